@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 
 #include "ir/dtype_names.h"
 #include "ir/error.h"
@@ -182,12 +181,12 @@ namespace {
 
 enum class Style { kFormat, kStr, kRepr };
 
-std::string quote_python(const std::string& s) {
+void quote_python(std::string& out, const std::string& s) {
   // Python's repr of a str: single quotes unless the text has ' and no ".
   bool has_single = s.find('\'') != std::string::npos;
   bool has_double = s.find('"') != std::string::npos;
   char q = (has_single && !has_double) ? '"' : '\'';
-  std::string out(1, q);
+  out += q;
   for (char c : s) {
     if (c == q || c == '\\') {
       out += '\\';
@@ -201,84 +200,135 @@ std::string quote_python(const std::string& s) {
     }
   }
   out += q;
-  return out;
 }
 
-std::string tensor_summary(const at::Tensor& t) {
-  std::ostringstream os;
-  os << "<tensor " << dtype_name(t.scalar_type()) << "[";
-  for (int64_t i = 0; i < t.dim(); ++i) os << (i ? ", " : "") << t.size(i);
-  os << "]>";
-  return os.str();
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, res.ptr);
 }
 
-std::string render(const Argument& a, Style style);
+void append_double(std::string& out, double v) {
+  // Fast path for whole numbers below 1e15: Python prints them as `3.0`.
+  if (v == static_cast<double>(static_cast<int64_t>(v)) && v > -1e15 && v < 1e15 &&
+      !(v == 0 && std::signbit(v))) {
+    append_int(out, static_cast<int64_t>(v));
+    out += ".0";
+    return;
+  }
+  out += format_double(v);
+}
 
-std::string render_seq(const Argument& a, Style style) {
+void tensor_summary(std::string& out, const at::Tensor& t) {
+  out += "<tensor ";
+  out += dtype_name(t.scalar_type());
+  out += '[';
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i) out += ", ";
+    append_int(out, t.size(i));
+  }
+  out += "]>";
+}
+
+void render(std::string& out, const Argument& a, Style style);
+
+void render_seq(std::string& out, const Argument& a, Style style) {
   bool is_tuple = a.kind() == Argument::Kind::kTuple;
   // Python's str of a container uses repr for its elements.
   Style inner = style == Style::kFormat ? Style::kFormat : Style::kRepr;
-  std::string out(1, is_tuple ? '(' : '[');
+  out += is_tuple ? '(' : '[';
   const auto& items = a.items();
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) out += ", ";
-    out += render(items[i], inner);
+    render(out, items[i], inner);
   }
   if (is_tuple && items.size() == 1) out += ',';
   out += is_tuple ? ')' : ']';
-  return out;
 }
 
-std::string render(const Argument& a, Style style) {
+void render(std::string& out, const Argument& a, Style style) {
   using K = Argument::Kind;
   switch (a.kind()) {
-    case K::kNone: return "None";
-    case K::kBool: return a.to_bool() ? "True" : "False";
-    case K::kInt: return std::to_string(a.to_int());
-    case K::kDouble: return format_double(a.to_double());
-    case K::kString: return style == Style::kRepr ? quote_python(a.to_string()) : a.to_string();
-    case K::kDtype: return "torch." + dtype_name(a.to_dtype());
+    case K::kNone: out += "None"; return;
+    case K::kBool: out += a.to_bool() ? "True" : "False"; return;
+    case K::kInt: append_int(out, a.to_int()); return;
+    case K::kDouble: append_double(out, a.to_double()); return;
+    case K::kString:
+      if (style == Style::kRepr) {
+        quote_python(out, a.to_string());
+      } else {
+        out += a.to_string();
+      }
+      return;
+    case K::kDtype: out += "torch." + dtype_name(a.to_dtype()); return;
     case K::kDevice: {
       c10::Device d = a.to_device();
-      if (style != Style::kRepr) return d.str();
-      std::string out = "device(type='" + c10::DeviceTypeName(d.type(), true) + "'";
+      if (style != Style::kRepr) {
+        out += d.str();
+        return;
+      }
+      out += "device(type='" + c10::DeviceTypeName(d.type(), true) + "'";
       if (d.has_index()) out += ", index=" + std::to_string(d.index());
-      return out + ")";
+      out += ')';
+      return;
     }
-    case K::kLayout: return "torch." + layout_name(a.to_layout());
-    case K::kMemoryFormat: return "torch." + memory_format_name(a.to_memory_format());
-    case K::kTensor: return tensor_summary(a.to_tensor());
+    case K::kLayout: out += "torch." + layout_name(a.to_layout()); return;
+    case K::kMemoryFormat: out += "torch." + memory_format_name(a.to_memory_format()); return;
+    case K::kTensor: tensor_summary(out, a.to_tensor()); return;
     case K::kNode:
-      return style == Style::kFormat ? "%" + a.to_node()->name() : a.to_node()->name();
+      if (style == Style::kFormat) out += '%';
+      out += a.to_node()->name();
+      return;
     case K::kList:
-    case K::kTuple: return render_seq(a, style);
+    case K::kTuple: render_seq(out, a, style); return;
   }
-  return "?";
+}
+
+std::string rendered(const Argument& a, Style style) {
+  std::string out;
+  render(out, a, style);
+  return out;
 }
 
 }  // namespace
 
-std::string format_arg(const Argument& arg) { return render(arg, Style::kFormat); }
-std::string str_arg(const Argument& arg) { return render(arg, Style::kStr); }
-std::string repr_arg(const Argument& arg) { return render(arg, Style::kRepr); }
+std::string format_arg(const Argument& arg) { return rendered(arg, Style::kFormat); }
+std::string str_arg(const Argument& arg) { return rendered(arg, Style::kStr); }
+std::string repr_arg(const Argument& arg) { return rendered(arg, Style::kRepr); }
 
-std::string format_args(const Args& args) {
-  std::string out = "(";
+void format_args_to(std::string& out, const Args& args) {
+  out += '(';
   for (size_t i = 0; i < args.size(); ++i) {
     if (i) out += ", ";
-    out += format_arg(args[i]);
+    render(out, args[i], Style::kFormat);
   }
   if (args.size() == 1) out += ',';
-  return out + ")";
+  out += ')';
+}
+
+void format_kwargs_to(std::string& out, const Kwargs& kwargs) {
+  out += '{';
+  for (size_t i = 0; i < kwargs.size(); ++i) {
+    if (i) out += ", ";
+    out += kwargs[i].first;
+    out += ": ";
+    render(out, kwargs[i].second, Style::kFormat);
+  }
+  out += '}';
+}
+
+void str_arg_to(std::string& out, const Argument& arg) { render(out, arg, Style::kStr); }
+
+std::string format_args(const Args& args) {
+  std::string out;
+  format_args_to(out, args);
+  return out;
 }
 
 std::string format_kwargs(const Kwargs& kwargs) {
-  std::string out = "{";
-  for (size_t i = 0; i < kwargs.size(); ++i) {
-    if (i) out += ", ";
-    out += kwargs[i].first + ": " + format_arg(kwargs[i].second);
-  }
-  return out + "}";
+  std::string out;
+  format_kwargs_to(out, kwargs);
+  return out;
 }
 
 }  // namespace fx

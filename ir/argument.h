@@ -109,6 +109,10 @@ std::string format_kwargs(const Kwargs& kwargs);  // `{alpha: 2}`
 // strings quoted only by repr, devices as `cpu` / `device(type='cpu')`).
 std::string str_arg(const Argument& arg);
 std::string repr_arg(const Argument& arg);
+// Appending forms, for printers that build one large string.
+void format_args_to(std::string& out, const Args& args);
+void format_kwargs_to(std::string& out, const Kwargs& kwargs);
+void str_arg_to(std::string& out, const Argument& arg);
 // Python's repr of a float: `0.0`, `1e-05`, `inf`, `nan`.
 std::string format_double(double v);
 

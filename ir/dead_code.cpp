@@ -9,9 +9,9 @@ bool eliminate_dead_code(Graph& graph, const std::function<bool(const Node*)>& i
   lint(graph);
   bool changed = false;
   for (Node* node : graph.nodes().reversed()) {
-    bool impure = node->op() == Op::Placeholder || node->op() == Op::Output ||
-                  (is_impure_node ? is_impure_node(node) : node->is_impure());
-    if (!impure && node->users().empty()) {
+    if (!node->users().empty() || node->op() == Op::Placeholder || node->op() == Op::Output)
+      continue;
+    if (!(is_impure_node ? is_impure_node(node) : node->is_impure())) {
       graph.erase_node(node);
       changed = true;
     }

@@ -206,9 +206,10 @@ bool Graph::eliminate_dead_code() { return fx::eliminate_dead_code(*this); }
 
 std::string Graph::str() const {
   std::string out = "graph():";
+  out.reserve(size_ * 112);
   for (Node* n : nodes()) {
     out += "\n    ";
-    out += n->format();
+    n->format_to(out);
   }
   return out;
 }

@@ -1,16 +1,53 @@
 #include "ir/lint.h"
 
+#include <cstdint>
+#include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include "ir/error.h"
 #include "ir/graph.h"
 
 namespace fx {
 
+namespace {
+
+// An insert-only open-addressing set of pointers: lint touches every edge of
+// the graph, and std::unordered_set's node allocations dominate otherwise.
+class PointerSet {
+ public:
+  explicit PointerSet(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, nullptr);
+    mask_ = cap - 1;
+  }
+  void insert(const void* p) {
+    size_t i = slot(p);
+    while (slots_[i] != nullptr && slots_[i] != p) i = (i + 1) & mask_;
+    slots_[i] = p;
+  }
+  bool contains(const void* p) const {
+    for (size_t i = slot(p);; i = (i + 1) & mask_) {
+      if (slots_[i] == p) return true;
+      if (slots_[i] == nullptr) return false;
+    }
+  }
+
+ private:
+  size_t slot(const void* p) const {
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull) &
+           mask_;
+  }
+  std::vector<const void*> slots_;
+  size_t mask_;
+};
+
+}  // namespace
+
 void lint(const Graph& graph) {
-  std::unordered_set<const Node*> seen_values;
-  std::unordered_set<std::string> seen_names;
-  seen_values.reserve(graph.size() * 2);
+  PointerSet seen_values(graph.size() + 1);
+  std::unordered_set<std::string_view> seen_names;
   seen_names.reserve(graph.size() * 2);
   auto fail = [&](const std::string& what) {
     throw Error(ErrorKind::kLint, what + "\n" + graph.str());
@@ -28,7 +65,7 @@ void lint(const Graph& graph) {
              "' does not belong to this Graph, but was used as an argument! If you are copying "
              "nodes from another graph, make sure to use ``arg_transform`` on node_copy() to "
              "remap values");
-      if (!seen_values.count(arg))
+      if (!seen_values.contains(arg))
         fail("Argument '" + arg->name() + "' of Node '" + node->name() +
              "' was used before it has been defined! Please check that Nodes in the graph are "
              "topologically ordered");

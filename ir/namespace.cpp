@@ -48,8 +48,10 @@ const std::unordered_set<std::string>& reserved() {
   return names;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
 bool is_ident_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 std::string snake_case(std::string_view s) {
@@ -76,51 +78,55 @@ bool Namespace::taken(const std::string& name) const {
 std::string Namespace::create_name(const std::string& raw) {
   // 1. Runs of illegal characters become one underscore.
   std::string candidate;
-  candidate.reserve(raw.size() + 1);
-  for (size_t i = 0; i < raw.size();) {
-    if (is_ident_char(raw[i])) {
-      candidate += raw[i++];
-    } else {
-      candidate += '_';
-      while (i < raw.size() && !is_ident_char(raw[i])) ++i;
+  bool legal = !raw.empty() && !is_digit(raw[0]);
+  for (char c : raw) legal = legal && is_ident_char(c);
+  if (legal) {
+    candidate = raw;
+  } else {
+    candidate.reserve(raw.size() + 1);
+    for (size_t i = 0; i < raw.size();) {
+      if (is_ident_char(raw[i])) {
+        candidate += raw[i++];
+      } else {
+        candidate += '_';
+        while (i < raw.size() && !is_ident_char(raw[i])) ++i;
+      }
     }
+    if (candidate.empty()) candidate = "_";
+    // 2. Identifiers cannot start with a digit.
+    if (is_digit(candidate[0])) candidate.insert(0, "_");
   }
-  if (candidate.empty()) candidate = "_";
-  // 2. Identifiers cannot start with a digit.
-  if (std::isdigit(static_cast<unsigned char>(candidate[0]))) candidate.insert(0, "_");
   // 3. Split `base_<num>`. Python's `(.*)_(\d+)$` is greedy, so base takes
   //    everything up to the last underscore that is followed only by digits.
+  size_t digits = 0;
+  while (digits < candidate.size() && is_digit(candidate[candidate.size() - 1 - digits])) ++digits;
+  bool has_suffix = digits > 0 && digits <= 18 && digits < candidate.size() &&
+                    candidate[candidate.size() - 1 - digits] == '_';
+  if (!has_suffix && !taken(candidate)) {
+    used_.insert(candidate);
+    return candidate;
+  }
   std::string base = candidate;
   long long num = 0;
-  size_t us = candidate.rfind('_');
-  if (us != std::string::npos && us + 1 < candidate.size() && candidate.size() - us - 1 <= 18) {
-    bool digits = true;
-    for (size_t i = us + 1; i < candidate.size(); ++i)
-      digits = digits && std::isdigit(static_cast<unsigned char>(candidate[i]));
-    if (digits) {
-      base = candidate.substr(0, us);
-      num = std::stoll(candidate.substr(us + 1));
-      candidate = base + "_" + std::to_string(num);
-    }
+  if (has_suffix) {
+    base = candidate.substr(0, candidate.size() - digits - 1);
+    num = std::stoll(candidate.substr(candidate.size() - digits));
+    candidate = base + "_" + std::to_string(num);
   }
+  auto name_of = [&](long long k) { return base + "_" + std::to_string(k); };
+  long long& prefix = taken_prefix_[base];
   // 4. Probe base_{num+1}, base_{num+2}, ... skipping the known-taken prefix.
   if (taken(candidate)) {
-    long long& prefix = taken_prefix_[base];
     if (num < prefix) num = prefix;
     do {
-      ++num;
-      candidate = base + "_" + std::to_string(num);
+      candidate = name_of(++num);
     } while (taken(candidate));
   }
   used_.insert(candidate);
-  // Extend the taken prefix of this name's own base, if it now continues it.
-  size_t cut = candidate.rfind('_');
-  if (cut != std::string::npos && cut + 1 < candidate.size()) {
-    auto it = taken_prefix_.find(candidate.substr(0, cut));
-    if (it != taken_prefix_.end()) {
-      const std::string& b = it->first;
-      while (used_.count(b + "_" + std::to_string(it->second + 1))) ++it->second;
-    }
+  // Keep `prefix` maximal: base_1 .. base_prefix are all taken.
+  if (num == prefix + 1) {
+    prefix = num;
+    while (used_.count(name_of(prefix + 1))) ++prefix;
   }
   return candidate;
 }

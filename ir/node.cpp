@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <charconv>
 #include <unordered_set>
 
 #include "ir/error.h"
@@ -207,9 +208,21 @@ bool Node::is_impure() const {
 }
 
 std::string Node::format() const {
-  if (op_ == Op::Output) return "return " + (args_.empty() ? "None" : str_arg(args_[0]));
   std::string out;
-  out.reserve(96);
+  format_to(out);
+  return out;
+}
+
+void Node::format_to(std::string& out) const {
+  if (op_ == Op::Output) {
+    out += "return ";
+    if (args_.empty()) {
+      out += "None";
+    } else {
+      str_arg_to(out, args_[0]);
+    }
+    return;
+  }
   out += '%';
   out += name_;
   out += " : ";
@@ -218,7 +231,9 @@ std::string Node::format() const {
     out += ' ';
   }
   out += "[#users=";
-  out += std::to_string(users_.size());
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), users_.size());
+  out.append(buf, res.ptr);
   out += "] = ";
   out += op_name(op_);
   out += "[target=";
@@ -226,18 +241,21 @@ std::string Node::format() const {
   out += ']';
   switch (op_) {
     case Op::Placeholder:
-      if (!args_.empty()) out += "(default=" + str_arg(args_[0]) + ")";
+      if (!args_.empty()) {
+        out += "(default=";
+        str_arg_to(out, args_[0]);
+        out += ')';
+      }
       break;
     case Op::GetAttr:
       break;
     default:
       out += "(args = ";
-      out += format_args(args_);
+      format_args_to(out, args_);
       out += ", kwargs = ";
-      out += format_kwargs(kwargs_);
+      format_kwargs_to(out, kwargs_);
       out += ')';
   }
-  return out;
 }
 
 std::string describe(const Node& node) {

@@ -102,6 +102,8 @@ class Node {
   // The one-line form used by Graph::str():
   // `%add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %y), kwargs = {})`
   std::string format() const;
+  // Appends format() to out (Graph::str builds one string this way).
+  void format_to(std::string& out) const;
 
  private:
   friend class Graph;

@@ -172,7 +172,8 @@ class LineParser {
       // Python's str/repr prints nodes by bare name.
       auto it = nodes_.find(t);
       if (it != nodes_.end()) return it->second;
-      if (!top) fail("'" + t + "' is not a defined node (quote it to make it a string)");
+      if (!top || in_return_)
+        fail("'" + t + "' is not a defined node (quote it to make it a string)");
     }
     return t;
   }
@@ -220,6 +221,9 @@ class LineParser {
     return out;
   }
 
+  // On the return line a bare name must be a node: a typo would otherwise
+  // silently return a string.
+  bool in_return_ = false;
   std::string_view s_;
   size_t pos_ = 0;
   int line_no_;
@@ -256,6 +260,7 @@ std::unique_ptr<Graph> parse_graph(std::string_view text) {
         continue;
       }
       p.expect(" ");
+      p.in_return_ = true;
       Argument result = p.value(Style::kStr, true);
       p.skip_spaces();
       if (!p.done()) p.fail("unexpected text after the return value");

@@ -9,6 +9,7 @@
 // Printing the result gives the same text back. `#users` counts are ignored
 // (they are recomputed); the `graph():` header is optional. Names are kept
 // when they are legal and unused, otherwise uniqued as Graph does.
+// On the return line a bare name must name a node (a string is quoted).
 // Limits: printed tensor constants (`<tensor float32[3]>`) cannot be read
 // back, and a bare string argument cannot contain `,`, `)`, `]` or `}`.
 // Errors are fx::Error(kParse) naming the line.
