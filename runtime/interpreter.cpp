@@ -1,0 +1,124 @@
+#include "runtime/interpreter.h"
+
+#include <c10/util/Exception.h>
+
+#include <unordered_set>
+
+#include "ir/error.h"
+#include "runtime/codegen.h"
+#include "runtime/functions.h"
+#include "runtime/graph_module.h"
+#include "runtime/operator.h"
+
+namespace fx {
+
+Interpreter::Interpreter(GraphModule& module, bool garbage_collect_values)
+    : module_(module), gc_(garbage_collect_values) {
+  if (gc_) {
+    std::unordered_set<const Node*> seen;
+    for (const Node* n : module_.graph().nodes().reversed())
+      for (const Node* in : n->all_input_nodes())
+        if (seen.insert(in).second) last_uses_[n].push_back(in);
+  }
+}
+
+c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
+  return to_ivalue(arg, [&](Node* n) -> c10::IValue {
+    auto it = env_.find(n);
+    if (it == env_.end())
+      throw Error(ErrorKind::kRuntime, "Node " + user.name() + " referenced nonexistent value " +
+                                           n->name() + "! Run Graph.lint() to diagnose such issues");
+    return it->second;
+  });
+}
+
+c10::IValue Interpreter::run(std::vector<c10::IValue> args) {
+  inputs_ = module_.codegen().process_inputs(std::move(args));
+  next_input_ = 0;
+  for (const Node* n : module_.graph().nodes()) {
+    if (env_.count(n)) continue;
+    c10::IValue value;
+    try {
+      value = run_node(*n);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::kRuntime, "while executing " + describe(*n) + ": " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kRuntime, "while executing " + describe(*n) + ": " + e.what());
+    }
+    env_[n] = value;
+    if (gc_) {
+      auto it = last_uses_.find(n);
+      if (it != last_uses_.end())
+        for (const Node* dead : it->second) env_.erase(dead);
+    }
+    if (n->op() == Op::Output) return module_.codegen().process_outputs(std::move(value));
+  }
+  return c10::IValue();
+}
+
+c10::IValue Interpreter::run_node(const Node& n) {
+  std::vector<c10::IValue> args;
+  args.reserve(n.args().size());
+  for (const Argument& a : n.args()) args.push_back(evaluate(a, n));
+  IValueKwargs kwargs;
+  for (const auto& kv : n.kwargs()) kwargs.emplace_back(kv.first, evaluate(kv.second, n));
+  switch (n.op()) {
+    case Op::Placeholder: return placeholder(n, args, kwargs);
+    case Op::GetAttr: return get_attr(n, args, kwargs);
+    case Op::CallFunction: return call_function(n, args, kwargs);
+    case Op::CallMethod: return call_method(n, args, kwargs);
+    case Op::CallModule: return call_module(n, args, kwargs);
+    case Op::Output: return output(n, args, kwargs);
+  }
+  return c10::IValue();
+}
+
+c10::IValue Interpreter::placeholder(const Node& n, const std::vector<c10::IValue>& args,
+                                     const IValueKwargs&) {
+  if (!n.target().empty() && n.target()[0] == '*') {
+    std::vector<c10::IValue> rest(inputs_.begin() + std::min(next_input_, inputs_.size()), inputs_.end());
+    next_input_ = inputs_.size();
+    return c10::ivalue::Tuple::create(std::move(rest));
+  }
+  if (next_input_ < inputs_.size()) return inputs_[next_input_++];
+  if (!args.empty()) return args[0];
+  throw Error(ErrorKind::kRuntime, "Expected positional argument for parameter " + n.target() +
+                                       ", but one was not passed in!");
+}
+
+c10::IValue Interpreter::get_attr(const Node& n, const std::vector<c10::IValue>&,
+                                  const IValueKwargs&) {
+  const c10::IValue* v = module_.get_attr(n.target());
+  if (!v) throw Error(ErrorKind::kRuntime, "Node referenced nonexistent target " + n.target());
+  return *v;
+}
+
+c10::IValue Interpreter::call_function(const Node& n, const std::vector<c10::IValue>& args,
+                                       const IValueKwargs& kwargs) {
+  if (n.target().find("::") != std::string::npos)
+    return call_operator(find_operator(n.target()), args, kwargs);
+  const Function* fn = find_function(n.target());
+  if (!fn)
+    throw Error(ErrorKind::kRuntime, "'" + n.target() + "' is neither an operator nor a registered function");
+  return (*fn)(args, kwargs);
+}
+
+c10::IValue Interpreter::call_method(const Node& n, const std::vector<c10::IValue>& args,
+                                     const IValueKwargs& kwargs) {
+  std::string name = "aten::" + n.target();
+  return call_operator(resolve_overload(name, args, kwargs), args, kwargs);
+}
+
+c10::IValue Interpreter::call_module(const Node& n, const std::vector<c10::IValue>& args,
+                                     const IValueKwargs& kwargs) {
+  std::shared_ptr<Module> m = module_.get_submodule(n.target());
+  if (!m) throw Error(ErrorKind::kRuntime, "Node referenced nonexistent target " + n.target());
+  return m->forward(args, kwargs);
+}
+
+c10::IValue Interpreter::output(const Node&, const std::vector<c10::IValue>& args,
+                                const IValueKwargs&) {
+  return args.empty() ? c10::IValue() : args[0];
+}
+
+}  // namespace fx

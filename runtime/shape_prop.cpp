@@ -1,0 +1,131 @@
+#include "runtime/shape_prop.h"
+
+#include <ATen/ATen.h>
+
+#include "runtime/graph_module.h"
+#include "runtime/interpreter.h"
+
+namespace fx {
+
+TensorMeta tensor_meta_of(const at::Tensor& t) {
+  TensorMeta m;
+  m.shape = t.sizes().vec();
+  m.stride = t.strides().vec();
+  m.dtype = t.scalar_type();
+  m.device = t.device();
+  m.requires_grad = t.requires_grad();
+  for (c10::MemoryFormat f : {c10::MemoryFormat::Contiguous, c10::MemoryFormat::ChannelsLast,
+                              c10::MemoryFormat::ChannelsLast3d}) {
+    if ((f == c10::MemoryFormat::ChannelsLast && t.dim() != 4) ||
+        (f == c10::MemoryFormat::ChannelsLast3d && t.dim() != 5))
+      continue;
+    if (t.is_contiguous(f)) {
+      m.memory_format = f;
+      break;
+    }
+  }
+  return m;
+}
+
+std::string value_kind(const c10::IValue& v) {
+  if (v.isTensor()) return "Tensor";
+  if (v.isTensorList()) return "TensorList";
+  if (v.isIntList()) return "IntList";
+  if (v.isDoubleList()) return "DoubleList";
+  if (v.isBoolList()) return "BoolList";
+  if (v.isList()) return "List";
+  return v.tagKind();
+}
+
+namespace {
+
+// Meta tensors -> uninitialised CPU tensors of the same layout, for
+// operators that have no meta kernel in C++ (convolution, for one).
+c10::IValue to_stand_in(const c10::IValue& v) {
+  if (v.isTensor() && v.toTensor().is_meta()) {
+    const at::Tensor& t = v.toTensor();
+    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kCPU));
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorVector())
+      out.push_back(to_stand_in(t).toTensor());
+    return out;
+  }
+  return v;
+}
+
+c10::IValue to_meta(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kMeta));
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorVector()) out.push_back(to_meta(t).toTensor());
+    return out;
+  }
+  if (v.isTuple()) {
+    std::vector<c10::IValue> items;
+    for (const auto& item : v.toTupleRef().elements()) items.push_back(to_meta(item));
+    return c10::ivalue::Tuple::create(std::move(items));
+  }
+  return v;
+}
+
+class ShapeProp : public Interpreter {
+ public:
+  ShapeProp(GraphModule& gm, bool to_meta) : Interpreter(gm), to_meta_(to_meta) {}
+
+  c10::IValue run_node(const Node& n) override {
+    c10::IValue v = Interpreter::run_node(n);
+    Node& node = const_cast<Node&>(n);  // metadata is not part of the graph's structure
+    node.meta().set("type", value_kind(v));
+    if (v.isTensor()) {
+      node.meta().set("tensor_meta", tensor_meta_of(v.toTensor()));
+    } else if (v.isTuple() || v.isList()) {
+      std::vector<TensorMeta> metas;
+      auto items = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+      for (const auto& item : items)
+        if (item.isTensor()) metas.push_back(tensor_meta_of(item.toTensor()));
+      if (!metas.empty()) node.meta().set("tensor_meta", std::move(metas));
+    }
+    return v;
+  }
+
+  c10::IValue call_function(const Node& n, const std::vector<c10::IValue>& args,
+                            const IValueKwargs& kwargs) override {
+    if (!to_meta_) return Interpreter::call_function(n, args, kwargs);
+    try {
+      return Interpreter::call_function(n, args, kwargs);
+    } catch (const std::exception&) {
+      // No meta kernel: run on uninitialised stand-ins and keep only the layout.
+      std::vector<c10::IValue> real_args;
+      for (const auto& a : args) real_args.push_back(to_stand_in(a));
+      IValueKwargs real_kwargs;
+      for (const auto& kv : kwargs) real_kwargs.emplace_back(kv.first, to_stand_in(kv.second));
+      return to_meta(Interpreter::call_function(n, real_args, real_kwargs));
+    }
+  }
+
+  c10::IValue get_attr(const Node& n, const std::vector<c10::IValue>& args,
+                       const IValueKwargs& kwargs) override {
+    c10::IValue v = Interpreter::get_attr(n, args, kwargs);
+    if (to_meta_ && v.isTensor()) return v.toTensor().to(at::kMeta);
+    return v;
+  }
+
+ private:
+  bool to_meta_;
+};
+
+}  // namespace
+
+c10::IValue shape_prop(GraphModule& module, std::vector<c10::IValue> inputs) {
+  bool to_meta = false;
+  for (const auto& v : inputs) to_meta = to_meta || (v.isTensor() && v.toTensor().is_meta());
+  ShapeProp prop(module, to_meta);
+  return prop.run(std::move(inputs));
+}
+
+}  // namespace fx
