@@ -254,6 +254,7 @@ class Emitter {
   const CodeGen& cg_;
   std::unordered_map<const Node*, std::string> names_;
   std::unordered_map<const Node*, VarKind> kinds_;
+  std::unordered_map<const Node*, std::vector<c10::TypeKind>> return_kinds_;
 };
 
 std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op, bool typed,
@@ -295,6 +296,7 @@ std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op,
     }
     out += ")";
     const auto& returns = schema.returns();
+    for (const auto& r : returns) return_kinds_[n].push_back(r.type()->kind());
     *kind = returns.size() == 1 && returns[0].type()->kind() == c10::TypeKind::TensorType
                 ? VarKind::kTensor
                 : VarKind::kOther;
@@ -392,8 +394,14 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
                    ".toTupleRef().elements()[" + index + "] : " + var(src) + ".toListRef()[" + index + "];";
             kinds_[n] = VarKind::kIValue;
           } else {
-            stmt = "auto " + var(n) + " = std::get<" + index + ">(" + var(src) + ");";
-            kinds_[n] = VarKind::kOther;
+            auto rk = return_kinds_.find(src);
+            int64_t i = n->args()[1].to_int();
+            bool tensor = rk != return_kinds_.end() && i >= 0 &&
+                          i < static_cast<int64_t>(rk->second.size()) &&
+                          rk->second[i] == c10::TypeKind::TensorType;
+            stmt = std::string(tensor ? "at::Tensor " : "auto ") + var(n) + " = std::get<" + index +
+                   ">(" + var(src) + ");";
+            kinds_[n] = tensor ? VarKind::kTensor : VarKind::kOther;
           }
         } else {
           if (!n->kwargs().empty())
@@ -420,7 +428,12 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
     auto dead = dead_after.find(n);
     if (dead != dead_after.end()) {
       stmt += " ";
-      for (const Node* d : dead->second) stmt += " " + var(d) + " = {};";
+      for (const Node* d : dead->second) {
+        VarKind k = kinds_.at(d);
+        stmt += " " + var(d) + (k == VarKind::kTensor   ? ".reset();"
+                                : k == VarKind::kIValue ? " = c10::IValue();"
+                                                        : " = {};");
+      }
     }
     body.push_back(stmt);
   }
