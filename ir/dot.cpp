@@ -36,12 +36,12 @@ const char* colour(const Node* n) {
   return palette[h % 16];
 }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string dot_quoted(const std::string& s) { return "\"" + s + "\""; }
 
 }  // namespace
 
 std::string to_dot(const Graph& graph, const std::string& name) {
-  std::string out = "digraph " + quoted(name) + " {\nrankdir=TB;\n";
+  std::string out = "digraph " + dot_quoted(name) + " {\nrankdir=TB;\n";
   for (const Node* n : graph.nodes()) {
     std::string label = "{name=%" + escape(n->name()) + "|op_code=" + op_name(n->op()) +
                         "\\n|target=" + escape(n->target()) + "\\n";
@@ -55,12 +55,12 @@ std::string to_dot(const Graph& graph, const std::string& name) {
     label += "|num_users=" + std::to_string(n->users().size()) + "\\n";
     if (const TensorMeta* tm = n->tensor_meta()) label += "|" + escape(tm->str()) + "\\n";
     label += "}";
-    out += quoted(n->name()) + " [fillcolor=" + quoted(colour(n)) +
-           ", fontcolor=\"#000000\", label=" + quoted(label) +
+    out += dot_quoted(n->name()) + " [fillcolor=" + dot_quoted(colour(n)) +
+           ", fontcolor=\"#000000\", label=" + dot_quoted(label) +
            ", shape=record, style=\"filled,rounded\"];\n";
   }
   for (const Node* n : graph.nodes())
-    for (const Node* u : n->users()) out += quoted(n->name()) + " -> " + quoted(u->name()) + ";\n";
+    for (const Node* u : n->users()) out += dot_quoted(n->name()) + " -> " + dot_quoted(u->name()) + ";\n";
   return out + "}\n";
 }
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up and builds fx (scripts/setup.sh), then runs every test with CTest and exits with its
+# status. With CI set, warnings in our code are errors (FX_WERROR=ON). Extra arguments go to
+# ctest, e.g. scripts/test.sh -R ir.Graph
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ -n "${CI:-}" ]]; then
+  export FX_WERROR=ON
+fi
+scripts/setup.sh
+exec ctest --test-dir build --output-on-failure -j"${FX_JOBS:-$(nproc)}" "$@"
