@@ -1,6 +1,6 @@
-// fxjit: the fx command-line tool. Today it shows the graph IR: `demo` builds
-// torch.fx's documentation example by hand and walks through printing,
-// editing, linting and DOT output; `graph`, `lint` and `dot` read a graph in
+// fxjit: the fx command-line tool. `demo` builds torch.fx's documentation
+// example by hand and walks through printing, editing, linting, DOT output,
+// running it as a GraphModule and its generated C++; `graph`, `lint` and `dot` read a graph in
 // the printed form from a file (or `-` for stdin). Later milestones add
 // tracing, running, fusing and benchmarking.
 #include <fstream>
@@ -9,9 +9,13 @@
 #include <sstream>
 #include <string>
 
+#include <ATen/ATen.h>
+
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/parser.h"
+#include "runtime/graph_module.h"
+#include "runtime/shape_prop.h"
 
 namespace {
 
@@ -41,7 +45,8 @@ int demo() {
   // The module from torch.fx's documentation:
   //   forward(x) = linear(x + param).clamp(min=0.0, max=1.0)
   // built with the Graph API, the way fx's tracer records it.
-  fx::Graph g;
+  auto graph = std::make_unique<fx::Graph>();
+  fx::Graph& g = *graph;
   fx::Node* x = g.placeholder("x");
   fx::Node* param = g.get_attr("param");
   fx::Node* add = g.call_function("aten::add.Tensor", {x, param});
@@ -68,7 +73,31 @@ int demo() {
   auto parsed = fx::parse_graph(g.str());
   std::cout << "# parsed back from text: " << (parsed->str() == g.str() ? "identical" : "DIFFERENT")
             << " (" << parsed->size() << " nodes)\n\n";
-  std::cout << "# Graphviz source (fxjit dot FILE | dot -Tpng -o graph.png)\n" << g.to_dot("MyModule");
+  std::cout << "# Graphviz source (fxjit dot FILE | dot -Tpng -o graph.png)\n"
+            << g.to_dot("MyModule") << "\n";
+
+  // Run it: a GraphModule holds the graph and the tensors its get_attr nodes name.
+  fx::Attributes attrs;
+  attrs.values["param"] = at::rand({3, 4});
+  attrs.values["linear.weight"] = at::randn({5, 4});
+  attrs.values["linear.bias"] = at::randn({5});
+  fx::GraphModule gm(std::move(graph), attrs, "MyModule");
+  std::cout << "# the GraphModule's forward, as C++ source (GraphModule::code)\n"
+            << gm.code().substr(gm.code().find("c10::IValue forward(")) << "\n";
+  at::Tensor input = at::randn({3, 4});
+  at::Tensor got = gm(input).toTensor();
+  at::Tensor eager = at::linear(input + attrs.values["param"].toTensor(),
+                                attrs.values["linear.weight"].toTensor(),
+                                attrs.values["linear.bias"].toTensor())
+                         .sigmoid();
+  std::cout << "# forward on a random [3, 4] input: output " << got.sizes()
+            << ", max |fx - eager LibTorch| = " << (got - eager).abs().max().item<double>()
+            << "\n";
+  fx::shape_prop(gm, {at::empty({3, 4}, at::TensorOptions().device(at::kMeta))});
+  std::cout << "# shapes from shape_prop on a meta input:";
+  for (const fx::Node* n : gm.graph().nodes())
+    if (const fx::TensorMeta* m = n->tensor_meta()) std::cout << " " << n->name() << "=" << m->str();
+  std::cout << "\n";
   return 0;
 }
 
@@ -85,7 +114,8 @@ int main(int argc, char** argv) {
     if (cmd == "demo") {
       if (help) {
         std::cout << "usage: fxjit demo\n\nbuilds torch.fx's documentation example with the Graph "
-                     "API, edits it, and prints it as text and as Graphviz source\n";
+                     "API, edits it, prints it as text and Graphviz source, runs it as a "
+                     "GraphModule against eager LibTorch and prints its generated C++\n";
         return 0;
       }
       return demo();
