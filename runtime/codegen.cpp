@@ -42,9 +42,11 @@ namespace {
 
 // What forward reads its attributes and submodules from.
 struct Self {
+  using Kwargs = std::vector<std::pair<std::string, c10::IValue>>;
+  using Callable = std::function<c10::IValue(std::vector<c10::IValue>, const Kwargs&)>;
   std::map<std::string, c10::IValue> attrs;
-  std::map<std::string, std::function<c10::IValue(std::vector<c10::IValue>)>> modules;
-  std::map<std::string, std::function<c10::IValue(std::vector<c10::IValue>)>> functions;
+  std::map<std::string, Callable> modules;
+  std::map<std::string, Callable> functions;
 };
 
 // A call through the dispatcher, for arguments with no typed spelling.
@@ -238,6 +240,17 @@ class Emitter {
     throw Unsupported{"argument '" + formal.name() + "' of type " + formal.type()->repr_str()};
   }
 
+  // `{a, b}, {{"k", v}}`: positional and keyword arguments as IValues.
+  std::string call_args(const Node* n) const {
+    std::string args = "{";
+    for (size_t i = 0; i < n->args().size(); ++i) args += (i ? ", " : "") + ivalue_of(n->args()[i]);
+    args += "}, {";
+    for (size_t i = 0; i < n->kwargs().size(); ++i)
+      args += std::string(i ? ", " : "") + "{" + cxx_string(n->kwargs()[i].first) + ", " +
+              ivalue_of(n->kwargs()[i].second) + "}";
+    return args + "}";
+  }
+
   std::string tensor_list_arg(const Argument& a) const {
     std::string out = "at::TensorList(std::vector<at::Tensor>{";
     for (size_t i = 0; i < a.items().size(); ++i) {
@@ -404,23 +417,17 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
             kinds_[n] = tensor ? VarKind::kTensor : VarKind::kOther;
           }
         } else {
-          if (!n->kwargs().empty())
-            throw_node_error(*n, "keyword arguments to functions cannot be written as C++");
-          std::string args;
-          for (const Argument& a : n->args()) args += (args.empty() ? "" : ", ") + ivalue_of(a);
-          stmt = "c10::IValue " + var(n) + " = self.functions.at(" + cxx_string(n->target()) + ")({" + args + "});";
+          stmt = "c10::IValue " + var(n) + " = self.functions.at(" + cxx_string(n->target()) +
+                 ")(" + call_args(n) + ");";
           kinds_[n] = VarKind::kIValue;
         }
         break;
       }
-      case Op::CallModule: {
-        std::string args;
-        for (const Argument& a : n->args()) args += (args.empty() ? "" : ", ") + ivalue_of(a);
-        if (!n->kwargs().empty()) throw_node_error(*n, "keyword arguments to submodules cannot be written as C++");
-        stmt = "c10::IValue " + var(n) + " = self.modules.at(" + cxx_string(n->target()) + ")({" + args + "});";
+      case Op::CallModule:
+        stmt = "c10::IValue " + var(n) + " = self.modules.at(" + cxx_string(n->target()) + ")(" +
+               call_args(n) + ");";
         kinds_[n] = VarKind::kIValue;
         break;
-      }
       case Op::Output:
         stmt = cg_.generate_output(n->args().empty() ? "c10::IValue()" : ivalue_of(n->args()[0]));
         break;

@@ -37,7 +37,13 @@ GraphModule::~GraphModule() = default;
 
 void GraphModule::recompile() {
   auto program = Program::build(*graph_, attributes_, codegen_);
-  code_ = codegen_->generate(*graph_, class_name_);
+  // The source is for reading and for ahead-of-time builds; a construct it
+  // cannot spell must not stop the module from running.
+  try {
+    code_ = codegen_->generate(*graph_, class_name_);
+  } catch (const std::exception& e) {
+    code_ = "// fx could not generate C++ for " + class_name_ + ": " + e.what() + "\n";
+  }
   program_ = std::move(program);
 }
 
