@@ -1,0 +1,553 @@
+// Symbolic tracing through a dispatcher fallback. Outline of one operator
+// call seen while tracing (Tracer::record_operator):
+//   1. operators that return no tensor read data: a TraceError, unless they
+//      only read metadata (then they run on meta tensors and are not recorded);
+//   2. arguments become Arguments: proxies their nodes, real tensors get_attr
+//      nodes, proxy devices the trace device, ints typed ScalarType dtypes;
+//   3. the operator runs on meta twins (or zero-filled CPU stand-ins when it
+//      has no meta kernel) with the tracing key excluded;
+//   4. one call_function node is recorded (getitem nodes for each element of
+//      a multi-output), and the outputs come back as proxies; an output that
+//      aliases an input proxy (in-place, out=) rebinds that proxy to the node.
+#include "runtime/tracer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
+#include <torch/nn/module.h>
+
+#include <unordered_set>
+
+#include "ir/error.h"
+#include "runtime/functions.h"
+#include "runtime/shape_prop.h"
+
+namespace fx {
+
+namespace {
+
+constexpr c10::DispatchKey kTraceKey = c10::DispatchKey::TESTING_ONLY_GenericMode;
+thread_local Tracer* g_current = nullptr;
+
+// A tensor that stands for a node: no storage, the sizes, strides and dtype
+// of its meta twin, and the node that produces it.
+class ProxyImpl final : public c10::TensorImpl {
+ public:
+  ProxyImpl(at::Tensor meta, Node* node, const Tracer* owner)
+      : c10::TensorImpl(c10::DispatchKeySet(c10::DispatchKey::PrivateUse1), meta.dtype(),
+                        c10::Device(c10::DeviceType::PrivateUse1, 0)),
+        meta_(std::move(meta)),
+        node_(node),
+        owner_(owner) {
+    set_storage_access_should_throw();
+    refresh();
+  }
+
+  void refresh() {
+    set_sizes_and_strides(meta_.sizes(), meta_.strides(), meta_.storage_offset());
+  }
+
+  c10::intrusive_ptr<c10::TensorImpl> shallow_copy_and_detach(
+      const c10::VariableVersion& version, bool allow_metadata_change) const override {
+    auto copy = c10::make_intrusive<ProxyImpl>(meta_, node_, owner_);
+    copy->set_version_counter(version);
+    copy->set_allow_tensor_metadata_change(allow_metadata_change);
+    return copy;
+  }
+  c10::intrusive_ptr<c10::TensorImpl> shallow_copy_and_detach(
+      c10::VariableVersion&& version, bool allow_metadata_change) const override {
+    auto copy = c10::make_intrusive<ProxyImpl>(meta_, node_, owner_);
+    copy->set_version_counter(std::move(version));
+    copy->set_allow_tensor_metadata_change(allow_metadata_change);
+    return copy;
+  }
+
+  at::Tensor meta_;
+  Node* node_;
+  const Tracer* owner_;
+};
+
+ProxyImpl* as_proxy(const at::Tensor& t) {
+  return t.defined() ? dynamic_cast<ProxyImpl*>(t.unsafeGetTensorImpl()) : nullptr;
+}
+
+at::Tensor make_proxy(const at::Tensor& meta, Node* node, const Tracer* owner) {
+  return at::Tensor(c10::make_intrusive<ProxyImpl>(meta, node, owner));
+}
+
+void trace_fallback(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::jit::Stack* stack) {
+  Tracer* tracer = g_current;
+  if (tracer == nullptr) {
+    c10::impl::ExcludeDispatchKeyGuard off(kTraceKey);
+    op.callBoxed(stack);
+    return;
+  }
+  tracer->record_operator(op, stack);
+}
+
+TORCH_LIBRARY_IMPL(_, TESTING_ONLY_GenericMode, m) {
+  m.fallback(torch::CppFunction::makeFromBoxedFunction<&trace_fallback>());
+}
+
+std::string op_name_of(const c10::OperatorHandle& op) { return c10::toString(op.operator_name()); }
+
+bool returns_tensors(const c10::FunctionSchema& schema) {
+  for (const auto& r : schema.returns()) {
+    c10::TypePtr t = r.type();
+    if (t->kind() == c10::TypeKind::OptionalType) t = t->containedType(0);
+    if (t->kind() == c10::TypeKind::ListType) t = t->containedType(0);
+    if (t->kind() == c10::TypeKind::OptionalType) t = t->containedType(0);
+    if (t->kind() != c10::TypeKind::TensorType) return false;
+  }
+  return true;
+}
+
+// Operators that return a non-tensor but read only metadata.
+bool reads_only_metadata(const std::string& name) {
+  static const std::unordered_set<std::string> ops = {
+      "aten::size.int", "aten::size", "aten::stride.int", "aten::stride", "aten::dim",
+      "aten::numel", "aten::is_contiguous", "aten::is_contiguous.memory_format",
+      "aten::sym_size.int", "aten::sym_size", "aten::sym_stride.int", "aten::sym_numel",
+      "aten::sym_storage_offset", "aten::is_floating_point", "aten::is_complex",
+      "aten::is_same_size", "aten::result_type.Tensor", "aten::result_type.Scalar",
+      "aten::is_nonzero_numel", "aten::_has_compatible_shallow_copy_type",
+      "aten::_nested_tensor_size", "aten::is_signed", "aten::layout", "aten::qscheme",
+      "aten::output_nr", "aten::_version", "aten::requires_grad_", "aten::retains_grad",
+      "aten::is_leaf", "aten::_is_zerotensor", "aten::is_conj", "aten::is_neg",
+      "aten::is_inference", "aten::dense_dim", "aten::sparse_dim"};
+  return ops.count(name) != 0;
+}
+
+c10::IValue zero_stand_in(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined() || !t.is_meta()) return v;
+    at::Tensor s = at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kCPU));
+    s.zero_();
+    return s;
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorVector()) out.push_back(zero_stand_in(t).toTensor());
+    return out;
+  }
+  if (v.isList()) {
+    c10::impl::GenericList out(v.toList().elementType());
+    for (const c10::IValue& item : v.toListRef()) out.push_back(zero_stand_in(item));
+    return out;
+  }
+  if (v.isDevice() && v.toDevice().is_meta()) return c10::Device(at::kCPU);
+  return v;
+}
+
+c10::IValue back_to_meta(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined()) return v;
+    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kMeta));
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorVector()) out.push_back(back_to_meta(t).toTensor());
+    return out;
+  }
+  return v;
+}
+
+}  // namespace
+
+Tracer::Tracer(TraceOptions options) : options_(std::move(options)) {}
+Tracer::~Tracer() = default;
+
+Tracer* Tracer::current() { return g_current; }
+
+Node* Tracer::create_node(Op op, const std::string& target, Args args, Kwargs kwargs,
+                          const std::optional<std::string>& name) {
+  return graph_->create_node(op, target, std::move(args), std::move(kwargs), name);
+}
+
+std::string Tracer::qualified_name_of(const at::Tensor& t) {
+  auto it = param_names_.find(t.unsafeGetTensorImpl());
+  return it == param_names_.end() ? "" : it->second;
+}
+
+Argument Tracer::create_tensor_arg(const at::Tensor& t) {
+  const void* key = t.unsafeGetTensorImpl();
+  auto it = attr_nodes_.find(key);
+  if (it != attr_nodes_.end()) return it->second;
+  std::string name = qualified_name_of(t);
+  if (name.empty()) name = "_tensor_constant" + std::to_string(constant_count_++);
+  attributes_.values[name] = t;
+  Node* node = create_node(Op::GetAttr, name, {}, {});
+  node->meta().set("tensor_meta", tensor_meta_of(t));
+  attr_nodes_[key] = node;
+  return node;
+}
+
+at::Tensor Tracer::meta_of(const at::Tensor& t) {
+  if (ProxyImpl* p = as_proxy(t)) return p->meta_;
+  const void* key = t.unsafeGetTensorImpl();
+  auto it = meta_twins_.find(key);
+  if (it != meta_twins_.end()) return it->second;
+  at::Tensor twin = at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kMeta));
+  meta_twins_[key] = twin;
+  return twin;
+}
+
+c10::IValue Tracer::to_meta(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    return t.defined() ? c10::IValue(meta_of(t)) : v;
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> out;
+    for (const at::Tensor& t : v.toTensorVector()) out.push_back(meta_of(t));
+    return out;
+  }
+  if (v.isList()) {
+    c10::impl::GenericList out(v.toList().elementType());
+    for (const c10::IValue& item : v.toListRef()) out.push_back(to_meta(item));
+    return out;
+  }
+  if (v.isDevice()) return c10::Device(at::kMeta);
+  return v;
+}
+
+Argument Tracer::to_argument(const c10::IValue& v, const c10::Argument* formal) {
+  if (v.isNone()) return Argument();
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined()) return Argument();
+    if (ProxyImpl* p = as_proxy(t)) {
+      if (p->owner_ != this)
+        throw TraceError("a proxy tensor from another trace was used; each trace has its own proxies");
+      return p->node_;
+    }
+    return create_tensor_arg(t);
+  }
+  if (v.isBool()) return v.toBool();
+  if (v.isInt()) {
+    if (formal) {
+      c10::TypePtr real = formal->real_type();
+      if (real->kind() == c10::TypeKind::OptionalType) real = real->containedType(0);
+      switch (real->kind()) {
+        case c10::TypeKind::ScalarTypeType: return static_cast<c10::ScalarType>(v.toInt());
+        case c10::TypeKind::LayoutType: return static_cast<c10::Layout>(v.toInt());
+        case c10::TypeKind::MemoryFormatType: return static_cast<c10::MemoryFormat>(v.toInt());
+        default: break;
+      }
+    }
+    return v.toInt();
+  }
+  if (v.isDouble()) return v.toDouble();
+  if (v.isString()) return v.toStringRef();
+  if (v.isDevice()) {
+    c10::Device d = v.toDevice();
+    return d.type() == c10::DeviceType::PrivateUse1 ? device_ : d;
+  }
+  if (v.isSymInt()) return v.toSymInt().expect_int();
+  if (v.isSymFloat()) return v.toSymFloat().expect_float();
+  if (v.isList()) {
+    std::vector<Argument> items;
+    for (const c10::IValue& item : v.toListRef()) items.push_back(to_argument(item, nullptr));
+    return Argument::list(std::move(items));
+  }
+  if (v.isTuple()) {
+    std::vector<Argument> items;
+    for (const c10::IValue& item : v.toTupleRef().elements()) items.push_back(to_argument(item, nullptr));
+    return Argument::tuple(std::move(items));
+  }
+  throw TraceError("cannot record an argument of type " + std::string(v.tagKind()) +
+                   (formal ? " (argument '" + formal->name() + "')" : std::string()));
+}
+
+c10::IValue Tracer::wrap_outputs(const c10::IValue& out, Node* node,
+                                 const std::vector<c10::IValue>& inputs) {
+  if (!out.isTensor()) return out;
+  const at::Tensor& meta = out.toTensor();
+  if (!meta.defined()) return out;
+  node->meta().set("tensor_meta", [&] {
+    TensorMeta m = tensor_meta_of(meta);
+    m.device = device_;
+    return m;
+  }());
+  // An output that is an input proxy's own meta twin (in-place, out=) keeps
+  // that proxy, which from now on stands for this node.
+  for (const c10::IValue& in : inputs) {
+    if (!in.isTensor()) continue;
+    if (ProxyImpl* p = as_proxy(in.toTensor())) {
+      if (p->meta_.unsafeGetTensorImpl() == meta.unsafeGetTensorImpl()) {
+        p->node_ = node;
+        p->refresh();
+        return in;
+      }
+    }
+  }
+  return make_proxy(meta, node, this);
+}
+
+void Tracer::record_operator(const c10::OperatorHandle& op, std::vector<c10::IValue>* stack) {
+  // Nothing the tracer itself computes (meta twins, stand-ins) is recorded.
+  c10::impl::ExcludeDispatchKeyGuard not_traced(kTraceKey);
+  const c10::FunctionSchema& schema = op.schema();
+  const size_t n = schema.arguments().size();
+  std::vector<c10::IValue> inputs(stack->end() - n, stack->end());
+  stack->erase(stack->end() - n, stack->end());
+  const std::string name = op_name_of(op);
+
+  const Node* fed_by = nullptr;
+  for (const c10::IValue& v : inputs) {
+    if (v.isTensor() && as_proxy(v.toTensor())) {
+      fed_by = as_proxy(v.toTensor())->node_;
+      break;
+    }
+    if (v.isTensorList())
+      for (const at::Tensor& t : v.toTensorVector())
+        if (!fed_by && as_proxy(t)) fed_by = as_proxy(t)->node_;
+  }
+
+  // 1. Operators that hand a value back to C++ cannot be traced.
+  std::vector<c10::IValue> meta_stack;
+  for (const c10::IValue& v : inputs) meta_stack.push_back(to_meta(v));
+  if (!returns_tensors(schema)) {
+    if (fed_by && !reads_only_metadata(name))
+      throw TraceError(name + " reads the data of a traced value (" + describe(*fed_by) +
+                       "): symbolic tracing has no data, so .item(), data_ptr() and branches on "
+                       "tensor values cannot be traced; wrap the code that needs the value with "
+                       "fx::wrap, or pass the value as a concrete (non-tensor) input");
+    c10::impl::ExcludeDispatchKeyGuard off(kTraceKey);
+    op.callBoxed(meta_stack);
+    for (auto& v : meta_stack) stack->push_back(std::move(v));
+    return;
+  }
+
+  // 2. Arguments, with trailing defaults left out as a person would write them.
+  Args args;
+  Kwargs kwargs;
+  const auto& formals = schema.arguments();
+  size_t positional = 0;
+  while (positional < n && !formals[positional].kwarg_only()) ++positional;
+  auto is_default = [&](size_t i) {
+    const auto& d = formals[i].default_value();
+    if (!d) return false;
+    const c10::IValue& v = inputs[i];
+    if (v.isTensor() || d->isTensor()) return v.isNone() && d->isNone();
+    try {
+      return *d == v || (d->isIntList() && v.isIntList() && d->toIntVector() == v.toIntVector()) ||
+             (d->isNone() && v.isNone());
+    } catch (...) {
+      return false;
+    }
+  };
+  size_t last = positional;
+  while (last > 0 && is_default(last - 1)) --last;
+  for (size_t i = 0; i < last; ++i) args.push_back(to_argument(inputs[i], &formals[i]));
+  for (size_t i = positional; i < n; ++i)
+    if (!is_default(i)) kwargs.emplace_back(formals[i].name(), to_argument(inputs[i], &formals[i]));
+
+  // 3. Output shapes on meta twins, else on zero-filled CPU stand-ins.
+  {
+    c10::impl::ExcludeDispatchKeyGuard off(kTraceKey);
+    std::vector<c10::IValue> attempt = meta_stack;
+    try {
+      op.callBoxed(attempt);
+      meta_stack = std::move(attempt);
+    } catch (const std::exception& meta_error) {
+      if (op.hasTag(at::Tag::dynamic_output_shape))
+        throw TraceError(name + " has an output shape that depends on data (" +
+                         (fed_by ? describe(*fed_by) : std::string("no traced input")) +
+                         "), so it cannot be traced; wrap the code around it with fx::wrap");
+      std::vector<c10::IValue> stand_ins;
+      for (const auto& v : meta_stack) stand_ins.push_back(zero_stand_in(v));
+      try {
+        op.callBoxed(stand_ins);
+      } catch (const c10::Error& e) {
+        throw TraceError("cannot compute the output shapes of " + name + " on meta tensors or on " +
+                         "CPU stand-ins: " + e.what_without_backtrace());
+      }
+      meta_stack.clear();
+      for (const auto& v : stand_ins) meta_stack.push_back(back_to_meta(v));
+    }
+  }
+
+  // 4. The node and its outputs.
+  Node* node = create_node(Op::CallFunction, name, std::move(args), std::move(kwargs));
+  if (schema.returns().size() == 1 && meta_stack.size() == 1 && !meta_stack[0].isTensorList()) {
+    stack->push_back(wrap_outputs(meta_stack[0], node, inputs));
+    return;
+  }
+  if (schema.returns().size() == 1 && meta_stack.size() == 1 && meta_stack[0].isTensorList()) {
+    c10::List<at::Tensor> out;
+    std::vector<at::Tensor> metas = meta_stack[0].toTensorVector();
+    for (size_t i = 0; i < metas.size(); ++i) {
+      Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
+      out.push_back(wrap_outputs(metas[i], item, inputs).toTensor());
+    }
+    stack->push_back(std::move(out));
+    return;
+  }
+  for (size_t i = 0; i < meta_stack.size(); ++i) {
+    Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
+    stack->push_back(wrap_outputs(meta_stack[i], item, inputs));
+  }
+}
+
+c10::IValue Tracer::record_call(Op op, const std::string& target,
+                                const std::vector<c10::IValue>& call_args,
+                                const std::function<c10::IValue(std::vector<c10::IValue>)>& fn) {
+  c10::impl::ExcludeDispatchKeyGuard not_traced(kTraceKey);
+  Args args;
+  for (const auto& v : call_args) args.push_back(to_argument(v, nullptr));
+  std::vector<c10::IValue> metas;
+  for (const auto& v : call_args) metas.push_back(to_meta(v));
+  c10::IValue out;
+  {
+    c10::impl::ExcludeDispatchKeyGuard off(kTraceKey);
+    Tracer* saved = g_current;
+    g_current = nullptr;
+    try {
+      out = fn(metas);
+    } catch (const std::exception&) {
+      std::vector<c10::IValue> stand_ins;
+      for (const auto& v : metas) stand_ins.push_back(zero_stand_in(v));
+      try {
+        out = back_to_meta(fn(stand_ins));
+      } catch (const std::exception& e) {
+        g_current = saved;
+        throw TraceError("cannot compute the output of " + target + " on meta tensors or CPU "
+                         "stand-ins: " + e.what());
+      }
+    }
+    g_current = saved;
+  }
+  Node* node = create_node(op, target, std::move(args), {});
+  if (out.isTuple()) {
+    std::vector<c10::IValue> items;
+    const auto& elements = out.toTupleRef().elements();
+    for (size_t i = 0; i < elements.size(); ++i) {
+      Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
+      items.push_back(wrap_outputs(elements[i], item, {}));
+    }
+    return c10::ivalue::Tuple::create(std::move(items));
+  }
+  if (!out.isTensor()) throw TraceError(target + " must return a tensor or a tuple of tensors while tracing");
+  return wrap_outputs(out, node, {});
+}
+
+std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
+                                     const std::vector<c10::IValue>& example_inputs,
+                                     const torch::nn::Module* root) {
+  if (g_current != nullptr) throw TraceError("a trace is already running on this thread");
+  graph_ = std::make_unique<Graph>();
+  attributes_ = Attributes{};
+  attr_nodes_.clear();
+  meta_twins_.clear();
+  param_names_.clear();
+  constant_count_ = 0;
+  root_ = root;
+  if (root) {
+    for (const auto& p : root->named_parameters(true)) param_names_[p.value().unsafeGetTensorImpl()] = p.key();
+    for (const auto& b : root->named_buffers(true)) param_names_[b.value().unsafeGetTensorImpl()] = b.key();
+  }
+  device_ = c10::Device(c10::DeviceType::CPU);
+  for (const auto& v : example_inputs)
+    if (v.isTensor() && !v.toTensor().is_meta()) {
+      device_ = v.toTensor().device();
+      break;
+    }
+  if (options_.device) device_ = *options_.device;
+  if (!options_.input_names.empty() && options_.input_names.size() != example_inputs.size())
+    throw TraceError("TraceOptions::input_names has " + std::to_string(options_.input_names.size()) +
+                     " names for " + std::to_string(example_inputs.size()) + " example inputs");
+
+  std::vector<c10::IValue> proxies;
+  for (size_t i = 0; i < example_inputs.size(); ++i) {
+    const c10::IValue& v = example_inputs[i];
+    std::string name = !options_.input_names.empty() ? options_.input_names[i]
+                       : i == 0                      ? "x"
+                                                     : "x_" + std::to_string(i);
+    if (v.isTensor()) {
+      Node* ph = graph_->placeholder(name);
+      at::Tensor meta = meta_of(v.toTensor());
+      meta_twins_.erase(v.toTensor().unsafeGetTensorImpl());
+      TensorMeta tm = tensor_meta_of(v.toTensor());
+      ph->meta().set("tensor_meta", tm);
+      proxies.push_back(make_proxy(meta, ph, this));
+    } else {
+      // A concrete input: baked into the trace, kept as a placeholder with
+      // that value as its default (FX's concrete_args).
+      graph_->placeholder(name, to_argument(v, nullptr));
+      proxies.push_back(v);
+    }
+  }
+
+  c10::IValue result;
+  {
+    g_current = this;
+    c10::impl::IncludeDispatchKeyGuard on(kTraceKey);
+    try {
+      result = fn(proxies);
+    } catch (const TraceError&) {
+      g_current = nullptr;
+      throw;
+    } catch (const c10::Error& e) {
+      g_current = nullptr;
+      std::string msg = e.what_without_backtrace();
+      if (msg.find("doesn't have storage") != std::string::npos ||
+          msg.find("does not have storage") != std::string::npos)
+        throw TraceError("the traced code read a tensor's data directly (data_ptr or similar): " +
+                         msg + "; symbolic tracing has no data: wrap that code with fx::wrap");
+      throw TraceError("tracing failed: " + msg);
+    } catch (...) {
+      g_current = nullptr;
+      throw;
+    }
+    g_current = nullptr;
+  }
+  graph_->output(to_argument(result, nullptr));
+  return std::move(graph_);
+}
+
+std::unique_ptr<GraphModule> symbolic_trace(const torch::nn::Module& root, const TracedFn& forward,
+                                            const std::vector<c10::IValue>& example_inputs,
+                                            TraceOptions options) {
+  Tracer tracer(std::move(options));
+  auto graph = tracer.trace(forward, example_inputs, &root);
+  std::string class_name = root.name();
+  size_t colon = class_name.rfind("::");
+  if (colon != std::string::npos) class_name = class_name.substr(colon + 2);
+  return std::make_unique<GraphModule>(std::move(graph), tracer.attributes(), class_name);
+}
+
+std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
+                                            const std::vector<c10::IValue>& example_inputs,
+                                            TraceOptions options) {
+  Tracer tracer(std::move(options));
+  auto graph = tracer.trace(fn, example_inputs, nullptr);
+  return std::make_unique<GraphModule>(std::move(graph), tracer.attributes(), "GraphModule");
+}
+
+std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
+    const std::string& name, std::function<c10::IValue(std::vector<c10::IValue>)> fn) {
+  register_function(name, [fn](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
+    if (!kwargs.empty()) throw Error(ErrorKind::kRuntime, "wrapped functions take no keyword arguments");
+    return fn(std::move(args));
+  });
+  return [name, fn](std::vector<c10::IValue> args) -> c10::IValue {
+    Tracer* tracer = Tracer::current();
+    if (tracer == nullptr) return fn(std::move(args));
+    return tracer->record_call(Op::CallFunction, name, args, fn);
+  };
+}
+
+c10::IValue call_leaf(const std::string& qualified_name, const std::shared_ptr<Module>& module,
+                      std::vector<c10::IValue> args) {
+  Tracer* tracer = Tracer::current();
+  if (tracer == nullptr) return module->forward(std::move(args), {});
+  tracer->add_module(qualified_name, module);
+  return tracer->record_call(Op::CallModule, qualified_name, args,
+                             [module](std::vector<c10::IValue> a) { return module->forward(std::move(a), {}); });
+}
+
+}  // namespace fx

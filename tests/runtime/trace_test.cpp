@@ -1,0 +1,198 @@
+// symbolic_trace of LibTorch C++ code: graphs, numerics against eager,
+// parameters and buffers, in-place ops and views, wrap, leaf modules,
+// concrete inputs, meta inputs, and every TraceError.
+#include "runtime/tracer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ir/error.h"
+#include "runtime/torch_modules.h"
+
+namespace fx {
+namespace {
+
+// torch.fx's documentation example.
+struct MyModuleImpl : torch::nn::Module {
+  MyModuleImpl()
+      : param(register_parameter("param", torch::rand({3, 4}))),
+        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
+  torch::Tensor forward(const torch::Tensor& x) { return linear(x + param).clamp(0.0, 1.0); }
+  torch::Tensor param;
+  torch::nn::Linear linear;
+};
+TORCH_MODULE(MyModule);
+
+TracedFn forward_of(MyModule& m) {
+  return [m](std::vector<c10::IValue> in) mutable { return c10::IValue(m->forward(in[0].toTensor())); };
+}
+
+TEST(Trace, FxDocumentationExample) {
+  MyModule m;
+  auto gm = symbolic_trace(*m, forward_of(m), {torch::randn({3, 4})});
+  // The C++ frontend's Linear calls addmm(bias, x, weight.t()) itself.
+  EXPECT_EQ(gm->graph().str(), R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %param : [#users=1] = get_attr[target=param]
+    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
+    %linear_weight : [#users=1] = get_attr[target=linear.weight]
+    %t : [#users=1] = call_function[target=aten::t](args = (%linear_weight,), kwargs = {})
+    %linear_bias : [#users=1] = get_attr[target=linear.bias]
+    %addmm : [#users=1] = call_function[target=aten::addmm](args = (%linear_bias, %add, %t), kwargs = {})
+    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%addmm, 0.0, 1.0), kwargs = {})
+    return clamp)");
+  EXPECT_EQ(gm->class_name(), "MyModuleImpl");
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < 3; ++i) {
+    torch::Tensor x = torch::randn({3, 4});
+    EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), m->forward(x)));
+  }
+  const TensorMeta* tm = gm->graph().find_nodes(Op::CallFunction, std::string("aten::addmm"))[0]->tensor_meta();
+  ASSERT_NE(tm, nullptr);
+  EXPECT_EQ(tm->shape, (std::vector<int64_t>{3, 5}));
+}
+
+struct Block : torch::nn::Module {
+  Block() {
+    seq = register_module("seq", torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::GELU(),
+                                                       torch::nn::Linear(16, 8)));
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({8})));
+    bn = register_module("bn", torch::nn::BatchNorm1d(8));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    torch::Tensor h = x + seq->forward(norm(x));
+    h = bn(h.reshape({-1, 8})).view_as(x);
+    auto parts = h.chunk(2, -1);
+    torch::Tensor y = torch::cat({parts[1], parts[0]}, -1);
+    y.mul_(0.5).relu_();
+    return torch::softmax(y.transpose(0, 1), -1) + torch::zeros({1}, x.options());
+  }
+  torch::nn::Sequential seq{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::BatchNorm1d bn{nullptr};
+};
+
+TEST(Trace, SequentialNormsInPlaceViewsAndBuffers) {
+  auto block = std::make_shared<Block>();
+  block->train();  // BatchNorm updates its running stats in place
+  torch::Tensor mean_before = block->bn->running_mean.clone();
+  int64_t batches_before = block->bn->num_batches_tracked.item<int64_t>();
+  auto fn = [block](std::vector<c10::IValue> in) { return c10::IValue(block->forward(in[0].toTensor())); };
+  auto gm = symbolic_trace(*block, fn, {torch::randn({4, 3, 8})});
+  // Tracing did not touch the module's state.
+  EXPECT_TRUE(torch::equal(block->bn->running_mean, mean_before));
+  EXPECT_EQ(block->bn->num_batches_tracked.item<int64_t>(), batches_before);
+  EXPECT_FALSE(gm->graph().find_nodes(Op::CallFunction, std::string("aten::mul_.Scalar")).empty());
+  EXPECT_FALSE(gm->graph().find_nodes(Op::GetAttr, std::string("seq.0.weight")).empty());
+  EXPECT_FALSE(gm->graph().find_nodes(Op::GetAttr, std::string("bn.running_mean")).empty());
+  gm->graph().lint();
+  // Eval mode: the traced graph equals eager on fresh inputs.
+  block->eval();
+  auto gm_eval = symbolic_trace(*block, fn, {torch::randn({4, 3, 8})});
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < 3; ++i) {
+    torch::Tensor x = torch::randn({4, 3, 8});
+    EXPECT_TRUE(torch::allclose((*gm_eval)(x).toTensor(), block->forward(x), 1e-5, 1e-6));
+  }
+  // Running the training-mode graph updates the buffers, as eager does.
+  block->train();
+  torch::Tensor x = torch::randn({4, 3, 8});
+  auto twin = std::make_shared<Block>();
+  torch::manual_seed(0);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : twin->named_parameters()) p.value().copy_(block->named_parameters()[p.key()]);
+    for (auto& b : twin->named_buffers()) b.value().copy_(block->named_buffers()[b.key()]);
+  }
+  twin->train();
+  torch::Tensor eager = twin->forward(x);
+  torch::Tensor traced = (*gm)(x).toTensor();
+  EXPECT_TRUE(torch::allclose(traced, eager, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(block->bn->running_mean, twin->bn->running_mean));
+}
+
+TEST(Trace, FreeFunctionsConstantsAndMultipleOutputs) {
+  torch::Tensor table = torch::arange(6, torch::kFloat);
+  auto fn = [table](std::vector<c10::IValue> in) {
+    torch::Tensor x = in[0].toTensor();
+    auto [values, indices] = torch::topk(x * table, 2);
+    return c10::IValue(c10::ivalue::Tuple::create({values, indices.to(torch::kFloat) + 1}));
+  };
+  auto gm = symbolic_trace(fn, {torch::randn({3, 6})});
+  EXPECT_FALSE(gm->graph().find_nodes(Op::GetAttr, std::string("_tensor_constant0")).empty());
+  EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction, std::string("getitem")).size(), 2u);
+  torch::Tensor x = torch::randn({3, 6});
+  c10::IValue got = (*gm)(x);
+  c10::IValue want = fn({x});
+  for (int i = 0; i < 2; ++i)
+    EXPECT_TRUE(torch::equal(got.toTupleRef().elements()[i].toTensor(), want.toTupleRef().elements()[i].toTensor()));
+}
+
+TEST(Trace, MetaInputsAndConcreteArguments) {
+  auto fn = [](std::vector<c10::IValue> in) {
+    torch::Tensor x = in[0].toTensor();
+    int64_t k = in[1].toInt();
+    return c10::IValue(x.view({x.size(0), -1}).sum(1) * static_cast<double>(k));
+  };
+  auto gm = symbolic_trace(fn, {torch::empty({2, 3, 4}, torch::kMeta), int64_t{3}});
+  EXPECT_NE(gm->graph().str().find("%x_1 : [#users=0] = placeholder[target=x_1](default=3)"), std::string::npos)
+      << gm->graph().str();
+  torch::Tensor x = torch::randn({2, 3, 4});
+  EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), x.view({2, -1}).sum(1) * 3.0));
+}
+
+TEST(Trace, WrapAndLeafModules) {
+  static auto my_gelu = wrap("test_trace_gelu", [](std::vector<c10::IValue> a) {
+    torch::Tensor x = a[0].toTensor();
+    return c10::IValue(x * torch::sigmoid(1.702 * x));
+  });
+  auto leaf = make_module("Scale", [](std::vector<c10::IValue> a, const IValueKwargs&) {
+    return c10::IValue(a[0].toTensor() * 3);
+  });
+  auto fn = [leaf](std::vector<c10::IValue> in) {
+    torch::Tensor h = my_gelu({in[0]}).toTensor();
+    return call_leaf("head.scale", leaf, {h.abs()});
+  };
+  auto gm = symbolic_trace(fn, {torch::randn({5})});
+  EXPECT_EQ(gm->graph().str(), R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %test_trace_gelu : [#users=1] = call_function[target=test_trace_gelu](args = (%x,), kwargs = {})
+    %abs_1 : [#users=1] = call_function[target=aten::abs](args = (%test_trace_gelu,), kwargs = {})
+    %head_scale : [#users=1] = call_module[target=head.scale](args = (%abs_1,), kwargs = {})
+    return head_scale)");
+  torch::Tensor x = torch::randn({5});
+  EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), fn({x}).toTensor()));
+}
+
+std::string trace_error(const TracedFn& fn, std::vector<c10::IValue> inputs) {
+  try {
+    symbolic_trace(fn, inputs);
+  } catch (const TraceError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kTrace);
+    return e.what();
+  }
+  return "no TraceError";
+}
+
+TEST(TraceErrors, DataDependentCode) {
+  std::string msg = trace_error([](std::vector<c10::IValue> in) {
+    torch::Tensor s = in[0].toTensor().sum();
+    if (s.item<float>() > 0) return c10::IValue(s);
+    return c10::IValue(-s);
+  }, {torch::randn({3})});
+  EXPECT_NE(msg.find("reads the data of a traced value (node 'sum_1' (call_function aten::sum))"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fx::wrap"), std::string::npos);
+
+  msg = trace_error([](std::vector<c10::IValue> in) { return c10::IValue(in[0].toTensor().nonzero()); },
+                    {torch::randn({3})});
+  EXPECT_NE(msg.find("aten::nonzero has an output shape that depends on data"), std::string::npos) << msg;
+
+  msg = trace_error([](std::vector<c10::IValue> in) {
+    float first = in[0].toTensor().data_ptr<float>()[0];
+    return c10::IValue(in[0].toTensor() * first);
+  }, {torch::randn({3})});
+  EXPECT_NE(msg.find("read a tensor's data directly"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace fx
