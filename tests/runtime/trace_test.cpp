@@ -164,6 +164,45 @@ TEST(Trace, WrapAndLeafModules) {
   EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), fn({x}).toTensor()));
 }
 
+// A Tracer subclass changes what is recorded without touching fx: here every
+// node gets a tag, and parameters are recorded under a prefix.
+class TaggingTracer : public Tracer {
+ public:
+  using Tracer::Tracer;
+  Node* create_node(Op op, const std::string& target, Args args, Kwargs kwargs,
+                    const std::optional<std::string>& name) override {
+    Node* n = Tracer::create_node(op, target, std::move(args), std::move(kwargs), name);
+    n->meta().set("tag", std::string("traced"));
+    ++created;
+    return n;
+  }
+  std::string qualified_name_of(const at::Tensor& t) override {
+    std::string name = Tracer::qualified_name_of(t);
+    return name.empty() ? name : "model." + name;
+  }
+  int created = 0;
+};
+
+TEST(Trace, TracerHooksAndInputNames) {
+  MyModule m;
+  TraceOptions options;
+  options.input_names = {"features"};
+  TaggingTracer tracer(options);
+  auto graph = tracer.trace(forward_of(m), {torch::randn({3, 4})}, m.get());
+  EXPECT_GT(tracer.created, 5);
+  EXPECT_EQ(graph->find_nodes(Op::Placeholder)[0]->name(), "features");
+  EXPECT_FALSE(graph->find_nodes(Op::GetAttr, std::string("model.linear.weight")).empty());
+  for (Node* n : graph->nodes()) {
+    if (n->op() != Op::Placeholder && n->op() != Op::Output) {
+      EXPECT_NE(n->meta().get<std::string>("tag"), nullptr) << n->name();
+    }
+  }
+  GraphModule gm(std::move(graph), tracer.attributes());
+  torch::Tensor x = torch::randn({3, 4});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(gm(x).toTensor(), m->forward(x)));
+}
+
 std::string trace_error(const TracedFn& fn, std::vector<c10::IValue> inputs) {
   try {
     symbolic_trace(fn, inputs);
