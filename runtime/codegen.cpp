@@ -391,6 +391,8 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
           VarKind kind;
           std::string call;
           try {
+            // at::_ops holds ATen's operators only; custom ones go boxed.
+            if (op->schema().name().rfind("aten::", 0) != 0) throw Unsupported{"not an ATen operator"};
             call = operator_call(n, *op, true, &kind);
           } catch (const Unsupported&) {
             call = operator_call(n, *op, false, &kind);

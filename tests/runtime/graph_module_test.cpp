@@ -5,6 +5,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/Context.h>
+#include <torch/library.h>
+
 #include <thread>
 
 #include "ir/error.h"
@@ -233,6 +236,43 @@ TEST(GraphModule, ConcurrentForwardIsSafe) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace fx
+
+// A custom operator registered with the dispatcher works like an ATen one.
+TORCH_LIBRARY(fx_test, m) {
+  m.def("scaled_add(Tensor a, Tensor b, float scale=2.0) -> Tensor",
+        [](const at::Tensor& a, const at::Tensor& b, double scale) { return a + b * scale; });
+}
+
+namespace fx {
+namespace {
+
+TEST(GraphModule, CustomOperators) {
+  auto g = parse_graph(R"(graph():
+    %x : [#users=2] = placeholder[target=x]
+    %a : [#users=1] = call_function[target=fx_test::scaled_add](args = (%x, %x), kwargs = {})
+    %b : [#users=1] = call_function[target=fx_test::scaled_add](args = (%a, %a), kwargs = {scale: -1})
+    return b)");
+  GraphModule gm(std::move(g), {});
+  at::Tensor x = at::randn({4});
+  EXPECT_TRUE(at::allclose(gm(x).toTensor(), x * 3 - x * 3));
+  EXPECT_NE(gm.code().find("call_boxed(\"fx_test::scaled_add\""), std::string::npos) << gm.code();
+}
+
+TEST(GraphModule, RunsOnCuda) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine";
+  at::Tensor param, w, b;
+  auto gm = make_example(&param, &w, &b);
+  for (const char* name : {"param", "linear.weight", "linear.bias"})
+    gm->set_attr(name, gm->get_attr(name)->toTensor().cuda());
+  gm->recompile();
+  at::Tensor x = at::randn({3, 4});
+  at::Tensor got = (*gm)(x.cuda()).toTensor();
+  EXPECT_TRUE(got.is_cuda());
+  EXPECT_TRUE(at::allclose(got.cpu(), at::linear(x + param, w, b).clamp(0.0, 1.0), 1e-5, 1e-5));
 }
 
 }  // namespace

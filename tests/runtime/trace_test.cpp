@@ -235,3 +235,27 @@ TEST(TraceErrors, DataDependentCode) {
 
 }  // namespace
 }  // namespace fx
+
+namespace fx {
+namespace {
+
+// A GraphModule's forward calls operators through the dispatcher, so it can
+// itself be traced: the re-traced graph is the same program.
+TEST(Trace, RetracingAGraphModule) {
+  MyModule m;
+  auto gm = symbolic_trace(*m, forward_of(m), {torch::randn({3, 4})});
+  GraphModule* first = gm.get();
+  auto again = symbolic_trace([first](std::vector<c10::IValue> in) { return first->forward(in); },
+                              {torch::randn({3, 4})});
+  std::string a = gm->graph().str(), b = again->graph().str();
+  // Attribute names differ (constants in the second trace), the operators do not.
+  EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction).size(), again->graph().find_nodes(Op::CallFunction).size());
+  for (size_t i = 0; i < gm->graph().find_nodes(Op::CallFunction).size(); ++i)
+    EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction)[i]->target(), again->graph().find_nodes(Op::CallFunction)[i]->target());
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({3, 4});
+  EXPECT_TRUE(torch::allclose((*again)(x).toTensor(), m->forward(x)));
+}
+
+}  // namespace
+}  // namespace fx
