@@ -30,17 +30,21 @@ void BM_Trace(benchmark::State& state) {
   auto fn = [n](std::vector<c10::IValue> in) { return c10::IValue(chain(in[0].toTensor(), n)); };
   torch::Tensor x = torch::randn({64, 64});
   auto gm = fx::symbolic_trace(fn, {x});
-  if (!torch::allclose((*gm)(x).toTensor(), chain(x, n))) state.SkipWithError("traced graph differs from eager");
+  if (!torch::allclose((*gm)(x).toTensor(), chain(x, n)))
+    state.SkipWithError("traced graph differs from eager");
   for (auto _ : state) benchmark::DoNotOptimize(fx::symbolic_trace(fn, {x}));
   state.counters["ops"] = static_cast<double>(n);
-  state.counters["us_per_op"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["us_per_op"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
+                                                     benchmark::Counter::kInvert);
 }
 
 struct MLP : torch::nn::Module {
   MLP() {
     for (int i = 0; i < 4; ++i) {
       layers.push_back(register_module("fc" + std::to_string(i), torch::nn::Linear(256, 256)));
-      norms.push_back(register_module("ln" + std::to_string(i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({256}))));
+      norms.push_back(register_module("ln" + std::to_string(i),
+                                      torch::nn::LayerNorm(torch::nn::LayerNormOptions({256}))));
     }
   }
   torch::Tensor forward(torch::Tensor x) {
@@ -54,11 +58,14 @@ struct MLP : torch::nn::Module {
 void BM_TraceMLP(benchmark::State& state) {
   auto mlp = std::make_shared<MLP>();
   mlp->eval();
-  auto fn = [mlp](std::vector<c10::IValue> in) { return c10::IValue(mlp->forward(in[0].toTensor())); };
+  auto fn = [mlp](std::vector<c10::IValue> in) {
+    return c10::IValue(mlp->forward(in[0].toTensor()));
+  };
   torch::Tensor x = torch::randn({32, 256});
   torch::NoGradGuard no_grad;
   auto gm = fx::symbolic_trace(*mlp, fn, {x});
-  if (!torch::allclose((*gm)(x).toTensor(), mlp->forward(x), 1e-5, 1e-5)) state.SkipWithError("traced graph differs from eager");
+  if (!torch::allclose((*gm)(x).toTensor(), mlp->forward(x), 1e-5, 1e-5))
+    state.SkipWithError("traced graph differs from eager");
   for (auto _ : state) benchmark::DoNotOptimize(fx::symbolic_trace(*mlp, fn, {x}));
   state.counters["nodes"] = static_cast<double>(gm->graph().size());
 }

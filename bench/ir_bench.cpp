@@ -5,10 +5,10 @@
 // this one takes about 20 ms to print, 15 ms to lint and 15 ms to eliminate
 // dead code at N = 10,000 (issue #2); the `fx113_ms` counter carries that
 // reference where one exists.
-#include <benchmark/benchmark.h>
-
 #include <memory>
 #include <string>
+
+#include <benchmark/benchmark.h>
 
 #include "ir/graph.h"
 #include "ir/parser.h"

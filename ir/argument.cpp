@@ -1,11 +1,11 @@
 // Argument storage, traversal and Python-compatible printing.
 #include "ir/argument.h"
 
-#include <ATen/core/Tensor.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+
+#include <ATen/core/Tensor.h>
 
 #include "ir/dtype_names.h"
 #include "ir/error.h"
@@ -41,22 +41,21 @@ size_t Argument::index() const {
 namespace {
 
 const char* kind_name(Argument::Kind k) {
-  static const char* names[] = {"None",   "bool",          "int",    "float", "str",
-                                "dtype",  "device",        "layout", "memory_format",
-                                "Tensor", "Node",          "list",   "tuple"};
+  static const char* names[] = {"None",  "bool",   "int",    "float",         "str",
+                                "dtype", "device", "layout", "memory_format", "Tensor",
+                                "Node",  "list",   "tuple"};
   return names[static_cast<int>(k)];
 }
 
 [[noreturn]] void wrong_kind(const Argument& a, const char* wanted) {
-  throw Error(ErrorKind::kGraph, std::string("expected an argument of type ") + wanted +
-                                     ", got " + kind_name(a.kind()) + " (" + repr_arg(a) +
-                                     ")");
+  throw Error(ErrorKind::kGraph, std::string("expected an argument of type ") + wanted + ", got " +
+                                     kind_name(a.kind()) + " (" + repr_arg(a) + ")");
 }
 
 }  // namespace
 
-#define FX_ARG_GET(kind_, type_, wanted)                   \
-  if (kind() != Kind::kind_) wrong_kind(*this, wanted);    \
+#define FX_ARG_GET(kind_, type_, wanted)                \
+  if (kind() != Kind::kind_) wrong_kind(*this, wanted); \
   return std::get<type_>(value_)
 
 bool Argument::to_bool() const { FX_ARG_GET(kBool, bool, "bool"); }
@@ -91,21 +90,18 @@ bool Argument::operator==(const Argument& other) const {
     case Kind::kTensor:
       return to_tensor().unsafeGetTensorImpl() == other.to_tensor().unsafeGetTensorImpl();
     case Kind::kList:
-    case Kind::kTuple:
-      return items() == other.items();
+    case Kind::kTuple: return items() == other.items();
     case Kind::kDouble: {
       double a = to_double(), b = other.to_double();
       return a == b || (std::isnan(a) && std::isnan(b));
     }
-    default:
-      return value_ == other.value_;
+    default: return value_ == other.value_;
   }
 }
 
 Argument map_arg(const Argument& arg, const std::function<Argument(Node*)>& fn) {
   switch (arg.kind()) {
-    case Argument::Kind::kNode:
-      return fn(arg.to_node());
+    case Argument::Kind::kNode: return fn(arg.to_node());
     case Argument::Kind::kList:
     case Argument::Kind::kTuple: {
       std::vector<Argument> out;
@@ -114,8 +110,7 @@ Argument map_arg(const Argument& arg, const std::function<Argument(Node*)>& fn) 
       return arg.kind() == Argument::Kind::kList ? Argument::list(std::move(out))
                                                  : Argument::tuple(std::move(out));
     }
-    default:
-      return arg;
+    default: return arg;
   }
 }
 

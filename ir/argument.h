@@ -5,11 +5,6 @@
 // tensors are shared). Dicts, slices and complex numbers are not supported.
 #pragma once
 
-#include <c10/core/Device.h>
-#include <c10/core/Layout.h>
-#include <c10/core/MemoryFormat.h>
-#include <c10/core/ScalarType.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,6 +13,11 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <c10/core/Device.h>
+#include <c10/core/Layout.h>
+#include <c10/core/MemoryFormat.h>
+#include <c10/core/ScalarType.h>
 
 namespace at {
 class Tensor;
@@ -30,15 +30,26 @@ class Node;
 class Argument {
  public:
   enum class Kind {
-    kNone, kBool, kInt, kDouble, kString, kDtype, kDevice, kLayout,
-    kMemoryFormat, kTensor, kNode, kList, kTuple,
+    kNone,
+    kBool,
+    kInt,
+    kDouble,
+    kString,
+    kDtype,
+    kDevice,
+    kLayout,
+    kMemoryFormat,
+    kTensor,
+    kNode,
+    kList,
+    kTuple,
   };
 
   Argument() = default;  // None
   Argument(std::nullptr_t) {}
   Argument(bool v) : value_(v) {}
-  template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>,
-                                         int> = 0>
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
   Argument(T v) : value_(static_cast<int64_t>(v)) {}
   Argument(double v) : value_(v) {}
   Argument(const char* v) : value_(std::string(v)) {}
@@ -78,10 +89,9 @@ class Argument {
 
  private:
   struct Seq;
-  using Value = std::variant<std::monostate, bool, int64_t, double, std::string,
-                             c10::ScalarType, c10::Device, c10::Layout, c10::MemoryFormat,
-                             std::shared_ptr<const at::Tensor>, Node*,
-                             std::shared_ptr<const Seq>>;
+  using Value = std::variant<std::monostate, bool, int64_t, double, std::string, c10::ScalarType,
+                             c10::Device, c10::Layout, c10::MemoryFormat,
+                             std::shared_ptr<const at::Tensor>, Node*, std::shared_ptr<const Seq>>;
   size_t index() const;
 
   Value value_;
@@ -103,7 +113,7 @@ void for_each_node(const Argument& arg, const std::function<void(Node*)>& fn);
 // Printing, as torch.fx prints the equivalent Python value.
 // format_arg: the node-line form (`%x`, strings unquoted, `{k: v}` kwargs).
 std::string format_arg(const Argument& arg);
-std::string format_args(const Args& args);      // always a tuple: `(%x,)`
+std::string format_args(const Args& args);        // always a tuple: `(%x,)`
 std::string format_kwargs(const Kwargs& kwargs);  // `{alpha: 2}`
 // str_arg / repr_arg: Python's str() and repr() (nodes print as bare names,
 // strings quoted only by repr, devices as `cpu` / `device(type='cpu')`).

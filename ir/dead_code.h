@@ -17,7 +17,6 @@ namespace fx {
 class Graph;
 class Node;
 
-bool eliminate_dead_code(Graph& graph,
-                         const std::function<bool(const Node*)>& is_impure_node = {});
+bool eliminate_dead_code(Graph& graph, const std::function<bool(const Node*)>& is_impure_node = {});
 
 }  // namespace fx

@@ -20,10 +20,10 @@ std::string escape(const std::string& s) {
 }
 
 const char* colour(const Node* n) {
-  static const char* palette[] = {
-      "CadetBlue1", "Coral",       "DarkOliveGreen1", "DarkSeaGreen1", "GhostWhite", "Khaki1",
-      "LavenderBlush1", "LightSkyBlue", "MistyRose1", "MistyRose2", "PaleTurquoise2",
-      "PeachPuff1", "Salmon", "Thistle1", "Thistle3", "Wheat1"};
+  static const char* palette[] = {"CadetBlue1", "Coral",      "DarkOliveGreen1", "DarkSeaGreen1",
+                                  "GhostWhite", "Khaki1",     "LavenderBlush1",  "LightSkyBlue",
+                                  "MistyRose1", "MistyRose2", "PaleTurquoise2",  "PeachPuff1",
+                                  "Salmon",     "Thistle1",   "Thistle3",        "Wheat1"};
   switch (n->op()) {
     case Op::Placeholder: return "AliceBlue";
     case Op::GetAttr: return "LightGrey";
@@ -60,7 +60,8 @@ std::string to_dot(const Graph& graph, const std::string& name) {
            ", shape=record, style=\"filled,rounded\"];\n";
   }
   for (const Node* n : graph.nodes())
-    for (const Node* u : n->users()) out += dot_quoted(n->name()) + " -> " + dot_quoted(u->name()) + ";\n";
+    for (const Node* u : n->users())
+      out += dot_quoted(n->name()) + " -> " + dot_quoted(u->name()) + ";\n";
   return out + "}\n";
 }
 

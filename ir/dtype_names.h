@@ -2,12 +2,12 @@
 // torch prints them after `torch.`, and the reverse look-ups for the parser.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include <c10/core/Layout.h>
 #include <c10/core/MemoryFormat.h>
 #include <c10/core/ScalarType.h>
-
-#include <optional>
-#include <string>
 
 namespace fx {
 

@@ -23,8 +23,8 @@ void throw_node_error(const Node& node, const std::string& what, ErrorKind kind)
 
 void throw_internal(const char* file, int line, const char* cond, const std::string& what) {
   throw Error(ErrorKind::kInternal, std::string("fx internal error at ") + file + ":" +
-                                        std::to_string(line) + ": " + cond + " failed: " +
-                                        what + "; please report this as a bug");
+                                        std::to_string(line) + ": " + cond + " failed: " + what +
+                                        "; please report this as a bug");
 }
 
 }  // namespace fx

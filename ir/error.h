@@ -25,8 +25,7 @@ const char* error_kind_name(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& message)
-      : std::runtime_error(message), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   ErrorKind kind() const { return kind_; }
 
  private:
@@ -55,7 +54,7 @@ std::string describe(const Node& node);
 
 }  // namespace fx
 
-#define FX_INTERNAL_ASSERT(cond, what)                                   \
-  do {                                                                   \
+#define FX_INTERNAL_ASSERT(cond, what)                                    \
+  do {                                                                    \
     if (!(cond)) ::fx::throw_internal(__FILE__, __LINE__, #cond, (what)); \
   } while (0)

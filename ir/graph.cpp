@@ -47,8 +47,7 @@ Graph::Graph() {
 Graph::~Graph() = default;
 
 void Graph::check_owned(const Node* n, const char* what) const {
-  if (n->graph_ != this)
-    throw_node_error(*n, std::string(what) + " a node of another graph");
+  if (n->graph_ != this) throw_node_error(*n, std::string(what) + " a node of another graph");
 }
 
 void Graph::insert(Node* node) {
@@ -91,27 +90,25 @@ Node* Graph::get_attr(const std::string& qualified_name, std::string type) {
   return create_node(Op::GetAttr, qualified_name, {}, {}, std::nullopt, std::move(type));
 }
 
-Node* Graph::call_function(const std::string& target, Args args, Kwargs kwargs,
-                           std::string type) {
+Node* Graph::call_function(const std::string& target, Args args, Kwargs kwargs, std::string type) {
   return create_node(Op::CallFunction, target, std::move(args), std::move(kwargs), std::nullopt,
                      std::move(type));
 }
 
 Node* Graph::call_method(const std::string& method_name, Args args, Kwargs kwargs,
                          std::string type) {
-  return create_node(Op::CallMethod, method_name, std::move(args), std::move(kwargs),
-                     std::nullopt, std::move(type));
+  return create_node(Op::CallMethod, method_name, std::move(args), std::move(kwargs), std::nullopt,
+                     std::move(type));
 }
 
 Node* Graph::call_module(const std::string& module_name, Args args, Kwargs kwargs,
                          std::string type) {
-  return create_node(Op::CallModule, module_name, std::move(args), std::move(kwargs),
-                     std::nullopt, std::move(type));
+  return create_node(Op::CallModule, module_name, std::move(args), std::move(kwargs), std::nullopt,
+                     std::move(type));
 }
 
 Node* Graph::output(Argument result, std::string type) {
-  return create_node(Op::Output, "output", {std::move(result)}, {}, std::nullopt,
-                     std::move(type));
+  return create_node(Op::Output, "output", {std::move(result)}, {}, std::nullopt, std::move(type));
 }
 
 void Graph::erase_node(Node* node) {
@@ -172,9 +169,10 @@ std::optional<Argument> Graph::graph_copy(const Graph& g,
   auto lookup = [&](Node* n) -> Argument {
     auto it = val_map.find(n);
     if (it == val_map.end())
-      throw_node_error(*n, "is used by the graph being copied but was neither copied nor "
-                           "given in val_map; the source graph is probably not in "
-                           "topological order (run lint() on it)");
+      throw_node_error(*n,
+                       "is used by the graph being copied but was neither copied nor "
+                       "given in val_map; the source graph is probably not in "
+                       "topological order (run lint() on it)");
     return it->second;
   };
   for (Node* node : g.nodes()) {

@@ -5,16 +5,16 @@
 // ownership, store a shared_ptr).
 #pragma once
 
-#include <c10/core/Device.h>
-#include <c10/core/MemoryFormat.h>
-#include <c10/core/ScalarType.h>
-
 #include <any>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <c10/core/Device.h>
+#include <c10/core/MemoryFormat.h>
+#include <c10/core/ScalarType.h>
 
 namespace fx {
 

@@ -1,12 +1,12 @@
 // Node bookkeeping: use lists, list links, formatting, purity.
 #include "ir/node.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <c10/util/Exception.h>
-
 #include <algorithm>
 #include <charconv>
 #include <unordered_set>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "ir/graph.h"
@@ -26,8 +26,8 @@ const char* op_name(Op op) {
 }
 
 std::optional<Op> op_from_name(const std::string& name) {
-  for (Op op : {Op::Placeholder, Op::GetAttr, Op::CallFunction, Op::CallMethod,
-                Op::CallModule, Op::Output}) {
+  for (Op op : {Op::Placeholder, Op::GetAttr, Op::CallFunction, Op::CallMethod, Op::CallModule,
+                Op::Output}) {
     if (name == op_name(op)) return op;
   }
   return std::nullopt;
@@ -66,7 +66,8 @@ void Node::prepend(Node* x) {
     throw_node_error(*x, "cannot be moved next to " + describe(*this) +
                              ", which is in a different graph; copy it with node_copy instead");
   if (x->erased_ || erased_)
-    throw_node_error(x->erased_ ? *x : *this, "has been erased and cannot be moved or used as a position");
+    throw_node_error(x->erased_ ? *x : *this,
+                     "has been erased and cannot be moved or used as a position");
   if (x == this) {
     TORCH_WARN("Trying to prepend a node to itself. This behavior has no effect on the graph.");
     return;
@@ -87,7 +88,8 @@ void Node::append(Node* x) {
 void Node::remove_user(Node* user) {
   // Search from the back: passes usually remove the most recent user first.
   auto it = std::find(users_.rbegin(), users_.rend(), user);
-  FX_INTERNAL_ASSERT(it != users_.rend(), "use list of '" + name_ + "' lacks '" + user->name_ + "'");
+  FX_INTERNAL_ASSERT(it != users_.rend(),
+                     "use list of '" + name_ + "' lacks '" + user->name_ + "'");
   users_.erase(std::next(it).base());
 }
 
@@ -117,8 +119,8 @@ void Node::set_kwargs(Kwargs kwargs) { update_args_kwargs(args_, std::move(kwarg
 void Node::update_arg(size_t index, Argument arg) {
   if (index >= args_.size())
     throw_node_error(*this, "update_arg index " + std::to_string(index) +
-                                " is out of range; the node has " +
-                                std::to_string(args_.size()) + " positional args");
+                                " is out of range; the node has " + std::to_string(args_.size()) +
+                                " positional args");
   Args args = args_;
   args[index] = std::move(arg);
   set_args(std::move(args));
@@ -126,8 +128,8 @@ void Node::update_arg(size_t index, Argument arg) {
 
 void Node::update_kwarg(const std::string& key, Argument arg) {
   Kwargs kwargs = kwargs_;
-  auto it = std::find_if(kwargs.begin(), kwargs.end(),
-                         [&](const auto& kv) { return kv.first == key; });
+  auto it =
+      std::find_if(kwargs.begin(), kwargs.end(), [&](const auto& kv) { return kv.first == key; });
   if (it == kwargs.end()) {
     kwargs.emplace_back(key, std::move(arg));
   } else {
@@ -138,7 +140,8 @@ void Node::update_kwarg(const std::string& key, Argument arg) {
 
 std::vector<Node*> Node::replace_all_uses_with(Node* replace_with,
                                                const std::function<bool(Node*)>& delete_user_cb) {
-  if (replace_with == nullptr) throw_node_error(*this, "replace_all_uses_with needs a node, got null");
+  if (replace_with == nullptr)
+    throw_node_error(*this, "replace_all_uses_with needs a node, got null");
   if (replace_with->graph_ != graph_)
     throw_node_error(*this, "cannot replace its uses with " + describe(*replace_with) +
                                 ", which belongs to another graph");
@@ -193,16 +196,13 @@ bool has_side_effect(const std::string& target) {
 bool Node::is_impure() const {
   switch (op_) {
     case Op::Placeholder:
-    case Op::Output:
-      return true;
-    case Op::CallFunction:
-      return has_side_effect(target_) || schema_mutates(target_);
+    case Op::Output: return true;
+    case Op::CallFunction: return has_side_effect(target_) || schema_mutates(target_);
     case Op::CallMethod:
       // Tensor methods that end in one underscore write to their receiver.
       return target_.size() > 1 && target_.back() == '_' && target_[target_.size() - 2] != '_';
     case Op::GetAttr:
-    case Op::CallModule:
-      return false;
+    case Op::CallModule: return false;
   }
   return false;
 }
@@ -247,8 +247,7 @@ void Node::format_to(std::string& out) const {
         out += ')';
       }
       break;
-    case Op::GetAttr:
-      break;
+    case Op::GetAttr: break;
     default:
       out += "(args = ";
       format_args_to(out, args_);

@@ -86,8 +86,8 @@ class Node {
   // Given:   %y = call_function[target=aten::relu](args = (%x,))
   // Execute: x->replace_all_uses_with(z)
   // Result:  %y = call_function[target=aten::relu](args = (%z,))
-  std::vector<Node*> replace_all_uses_with(
-      Node* replace_with, const std::function<bool(Node*)>& delete_user_cb = {});
+  std::vector<Node*> replace_all_uses_with(Node* replace_with,
+                                           const std::function<bool(Node*)>& delete_user_cb = {});
   // Replaces every occurrence of old_input in this node's args and kwargs.
   void replace_input_with(Node* old_input, Node* new_input);
 

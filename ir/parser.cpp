@@ -27,8 +27,9 @@ class LineParser {
       : s_(line), line_no_(line_no), nodes_(nodes) {}
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::kParse, "line " + std::to_string(line_no_) + ": " + what + " at column " +
-                                       std::to_string(pos_ + 1) + ": '" + std::string(s_) + "'");
+    throw Error(ErrorKind::kParse, "line " + std::to_string(line_no_) + ": " + what +
+                                       " at column " + std::to_string(pos_ + 1) + ": '" +
+                                       std::string(s_) + "'");
   }
 
   bool done() const { return pos_ >= s_.size(); }
@@ -128,7 +129,8 @@ class LineParser {
       if (v == p) return true;
       if (v.substr(0, p.size()) == p && v.size() > p.size() + 1 && v[p.size()] == ':') {
         bool digits = true;
-        for (char c : v.substr(p.size() + 1)) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+        for (char c : v.substr(p.size() + 1))
+          digits = digits && std::isdigit(static_cast<unsigned char>(c));
         if (digits) return true;
       }
     }
@@ -301,8 +303,8 @@ std::unique_ptr<Graph> parse_graph(std::string_view text) {
     p.skip_spaces();
     if (!p.done()) p.fail("unexpected text at the end of the line");
     if (nodes.count(name)) p.fail("'%" + name + "' is defined twice");
-    nodes[name] = graph->create_node(*op, target, std::move(args), std::move(kw), name,
-                                     std::move(type));
+    nodes[name] =
+        graph->create_node(*op, target, std::move(args), std::move(kw), name, std::move(type));
   }
   return graph;
 }

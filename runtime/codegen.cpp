@@ -13,11 +13,11 @@
 //      released on the same line (torch.fx's `;  x = param = None`).
 #include "runtime/codegen.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
-
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include "ir/dtype_names.h"
 #include "ir/error.h"
@@ -47,6 +47,8 @@ struct Self {
   std::map<std::string, c10::IValue> attrs;
   std::map<std::string, Callable> modules;
   std::map<std::string, Callable> functions;
+  // Tensor constants that appear directly in node arguments, in order of use.
+  std::vector<c10::IValue> constants;
 };
 
 // A call through the dispatcher, for arguments with no typed spelling.
@@ -69,8 +71,9 @@ c10::IValue make_list(std::vector<c10::IValue> items) {
 // How a value is held in the generated source.
 enum class VarKind { kTensor, kIValue, kOther };
 
-struct Unsupported {
-  std::string why;
+// A construct with no typed C++ spelling; callers fall back to a boxed call.
+struct Unsupported : std::runtime_error {
+  explicit Unsupported(const std::string& why) : std::runtime_error(why) {}
 };
 
 std::string cxx_string(const std::string& s) {
@@ -88,7 +91,9 @@ std::string cxx_string(const std::string& s) {
 
 std::string cxx_double(double v) {
   if (std::isnan(v)) return "std::numeric_limits<double>::quiet_NaN()";
-  if (std::isinf(v)) return v > 0 ? "std::numeric_limits<double>::infinity()" : "-std::numeric_limits<double>::infinity()";
+  if (std::isinf(v))
+    return v > 0 ? "std::numeric_limits<double>::infinity()"
+                 : "-std::numeric_limits<double>::infinity()";
   return format_double(v);
 }
 
@@ -159,10 +164,14 @@ class Emitter {
   std::string ivalue_of(const Argument& a) const {
     if (a.is_node()) return as_ivalue(a.to_node());
     if (a.is_sequence()) {
-      std::string out = a.kind() == Argument::Kind::kTuple ? "c10::IValue(c10::ivalue::Tuple::create({" : "make_list({";
-      for (size_t i = 0; i < a.items().size(); ++i) out += (i ? ", " : "") + ivalue_of(a.items()[i]);
+      std::string out = a.kind() == Argument::Kind::kTuple
+                            ? "c10::IValue(c10::ivalue::Tuple::create({"
+                            : "make_list({";
+      for (size_t i = 0; i < a.items().size(); ++i)
+        out += (i ? ", " : "") + ivalue_of(a.items()[i]);
       return out + (a.kind() == Argument::Kind::kTuple ? "}))" : "})");
     }
+    if (a.kind() == Argument::Kind::kTensor) return "self.constants.at(" + constant_index(a) + ")";
     return ivalue_literal(to_ivalue(a));
   }
 
@@ -174,14 +183,17 @@ class Emitter {
     if (kind == K::OptionalType) kind = type->containedType(0)->kind();
     if (k == VarKind::kTensor && kind == K::TensorType) return var(n);
     if (k == VarKind::kOther) return var(n);
-    if (k == VarKind::kTensor) throw Unsupported{"a Tensor where " + type->repr_str() + " is expected"};
+    if (k == VarKind::kTensor)
+      throw Unsupported{"a Tensor where " + type->repr_str() + " is expected"};
     switch (kind) {
       case K::TensorType: return var(n) + ".toTensor()";
-      case K::IntType: case K::SymIntType: return var(n) + ".toInt()";
+      case K::IntType:
+      case K::SymIntType: return var(n) + ".toInt()";
       case K::FloatType: return var(n) + ".toDouble()";
       case K::BoolType: return var(n) + ".toBool()";
       case K::NumberType: return var(n) + ".toScalar()";
-      default: throw Unsupported{"a value of unknown type where " + type->repr_str() + " is expected"};
+      default:
+        throw Unsupported{"a value of unknown type where " + type->repr_str() + " is expected"};
     }
   }
 
@@ -197,11 +209,14 @@ class Emitter {
       real = real->kind() == K::OptionalType ? real->containedType(0) : real;
     }
     if (a.is_node()) return node_as(a.to_node(), type);
+    if (a.kind() == Argument::Kind::kTensor && type->kind() == c10::TypeKind::TensorType)
+      return "self.constants.at(" + constant_index(a) + ").toTensor()";
     c10::IValue v = to_ivalue(a);
     if (!coerce_to(formal, v)) throw Unsupported{"argument '" + formal.name() + "' does not fit"};
     switch (real->kind()) {
       case K::ScalarTypeType: return enum_name(dtype_name(static_cast<c10::ScalarType>(v.toInt())));
-      case K::LayoutType: return std::string("at::Layout::") + c10::toString(static_cast<c10::Layout>(v.toInt()));
+      case K::LayoutType:
+        return std::string("at::Layout::") + c10::toString(static_cast<c10::Layout>(v.toInt()));
       case K::MemoryFormatType: {
         const char* names[] = {"Contiguous", "Preserve", "ChannelsLast", "ChannelsLast3d"};
         int64_t m = v.toInt();
@@ -211,7 +226,8 @@ class Emitter {
       default: break;
     }
     switch (type->kind()) {
-      case K::IntType: case K::SymIntType: return "int64_t(" + std::to_string(v.toInt()) + ")";
+      case K::IntType:
+      case K::SymIntType: return "int64_t(" + std::to_string(v.toInt()) + ")";
       case K::FloatType: return cxx_double(v.toDouble());
       case K::BoolType: return v.toBool() ? "true" : "false";
       case K::StringType: return cxx_string(v.toStringRef());
@@ -226,11 +242,14 @@ class Emitter {
         if (elem == K::IntType || elem == K::SymIntType) {
           std::string list = "at::IntArrayRef({";
           auto items = v.toIntVector();
-          for (size_t i = 0; i < items.size(); ++i) list += (i ? ", " : "") + std::to_string(items[i]);
+          for (size_t i = 0; i < items.size(); ++i)
+            list += (i ? ", " : "") + std::to_string(items[i]);
           list += "})";
           bool sym = real->containedType(0)->kind() == K::SymIntType;
           if (sym) list = "c10::fromIntArrayRefSlow(" + list + ")";
-          if (optional) list = sym ? "at::OptionalSymIntArrayRef(" + list + ")" : "at::OptionalIntArrayRef(" + list + ")";
+          if (optional)
+            list = sym ? "at::OptionalSymIntArrayRef(" + list + ")"
+                       : "at::OptionalIntArrayRef(" + list + ")";
           return list;
         }
         break;
@@ -251,6 +270,14 @@ class Emitter {
     return args + "}";
   }
 
+  // The slot of a tensor constant in Self::constants (in order of first use).
+  std::string constant_index(const Argument& a) const {
+    const void* key = a.to_tensor().unsafeGetTensorImpl();
+    auto it = constants_.find(key);
+    if (it == constants_.end()) it = constants_.emplace(key, constants_.size()).first;
+    return std::to_string(it->second);
+  }
+
   std::string tensor_list_arg(const Argument& a) const {
     std::string out = "at::TensorList(std::vector<at::Tensor>{";
     for (size_t i = 0; i < a.items().size(); ++i) {
@@ -268,6 +295,7 @@ class Emitter {
   std::unordered_map<const Node*, std::string> names_;
   std::unordered_map<const Node*, VarKind> kinds_;
   std::unordered_map<const Node*, std::vector<c10::TypeKind>> return_kinds_;
+  mutable std::unordered_map<const void*, size_t> constants_;
 };
 
 std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op, bool typed,
@@ -329,12 +357,14 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
   // Names: node names are unique in the graph; C++ keywords and the prelude's
   // names would not compile, so those get a trailing underscore.
   static const std::unordered_set<std::string> taken = {
-      "self", "auto", "bool", "char", "const", "default", "delete", "double", "float", "int",
-      "long", "new", "operator", "private", "public", "register", "short", "signed", "sizeof",
-      "static", "struct", "switch", "template", "this", "throw", "typedef", "union",
-      "unsigned", "using", "virtual", "void", "volatile", "case", "catch", "do", "enum",
-      "explicit", "export", "extern", "friend", "goto", "inline", "mutable", "namespace",
-      "protected", "typename", "call_boxed", "make_list", "Self", "at", "c10", "std", "forward"};
+      "self",    "auto",      "bool",      "char",     "const",      "default",   "delete",
+      "double",  "float",     "int",       "long",     "new",        "operator",  "private",
+      "public",  "register",  "short",     "signed",   "sizeof",     "static",    "struct",
+      "switch",  "template",  "this",      "throw",    "typedef",    "union",     "unsigned",
+      "using",   "virtual",   "void",      "volatile", "case",       "catch",     "do",
+      "enum",    "explicit",  "export",    "extern",   "friend",     "goto",      "inline",
+      "mutable", "namespace", "protected", "typename", "call_boxed", "make_list", "Self",
+      "at",      "c10",       "std",       "forward"};
   for (const Node* n : graph.nodes())
     names_[n] = taken.count(n->name()) ? n->name() + "_" : n->name();
 
@@ -357,7 +387,9 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
       decl = "at::Tensor " + var(n);
       kinds_[n] = VarKind::kTensor;
     }
-    if (!n->args().empty()) decl += " = " + ivalue_literal(to_ivalue(n->args()[0])) + (kinds_[n] == VarKind::kTensor ? ".toTensor()" : "");
+    if (!n->args().empty())
+      decl += " = " + ivalue_literal(to_ivalue(n->args()[0])) +
+              (kinds_[n] == VarKind::kTensor ? ".toTensor()" : "");
     params.push_back(decl);
     placeholder_names.push_back(var(n));
   }
@@ -366,10 +398,10 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
   for (const Node* n : graph.nodes()) {
     std::string stmt;
     switch (n->op()) {
-      case Op::Placeholder:
-        continue;
+      case Op::Placeholder: continue;
       case Op::GetAttr:
-        stmt = "at::Tensor " + var(n) + " = self.attrs.at(" + cxx_string(n->target()) + ").toTensor();";
+        stmt = "at::Tensor " + var(n) + " = self.attrs.at(" + cxx_string(n->target()) +
+               ").toTensor();";
         kinds_[n] = VarKind::kTensor;
         break;
       case Op::CallFunction:
@@ -384,7 +416,8 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
             args.push_back(to_ivalue(a, [](Node*) { return c10::IValue(at::Tensor()); }));
           IValueKwargs kwargs;
           for (const auto& kv : n->kwargs())
-            kwargs.emplace_back(kv.first, to_ivalue(kv.second, [](Node*) { return c10::IValue(at::Tensor()); }));
+            kwargs.emplace_back(
+                kv.first, to_ivalue(kv.second, [](Node*) { return c10::IValue(at::Tensor()); }));
           op = resolve_overload("aten::" + n->target(), args, kwargs);
         }
         if (op) {
@@ -392,13 +425,16 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
           std::string call;
           try {
             // at::_ops holds ATen's operators only; custom ones go boxed.
-            if (op->schema().name().rfind("aten::", 0) != 0) throw Unsupported{"not an ATen operator"};
+            if (op->schema().name().rfind("aten::", 0) != 0)
+              throw Unsupported{"not an ATen operator"};
             call = operator_call(n, *op, true, &kind);
           } catch (const Unsupported&) {
             call = operator_call(n, *op, false, &kind);
           }
           kinds_[n] = kind;
-          stmt = std::string(kind == VarKind::kTensor ? "at::Tensor " : kind == VarKind::kIValue ? "c10::IValue " : "auto ") +
+          stmt = std::string(kind == VarKind::kTensor   ? "at::Tensor "
+                             : kind == VarKind::kIValue ? "c10::IValue "
+                                                        : "auto ") +
                  var(n) + " = " + call + ";";
         } else if (n->target() == "getitem" && n->args().size() == 2 && n->args()[0].is_node() &&
                    n->args()[1].kind() == Argument::Kind::kInt) {
@@ -406,7 +442,8 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
           std::string index = std::to_string(n->args()[1].to_int());
           if (kinds_.at(src) == VarKind::kIValue) {
             stmt = "c10::IValue " + var(n) + " = " + var(src) + ".isTuple() ? " + var(src) +
-                   ".toTupleRef().elements()[" + index + "] : " + var(src) + ".toListRef()[" + index + "];";
+                   ".toTupleRef().elements()[" + index + "] : " + var(src) + ".toListRef()[" +
+                   index + "];";
             kinds_[n] = VarKind::kIValue;
           } else {
             auto rk = return_kinds_.find(src);
@@ -439,9 +476,10 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
       stmt += " ";
       for (const Node* d : dead->second) {
         VarKind k = kinds_.at(d);
-        stmt += " " + var(d) + (k == VarKind::kTensor   ? ".reset();"
-                                : k == VarKind::kIValue ? " = c10::IValue();"
-                                                        : " = {};");
+        stmt += " " + var(d) +
+                (k == VarKind::kTensor   ? ".reset();"
+                 : k == VarKind::kIValue ? " = c10::IValue();"
+                                         : " = {};");
       }
     }
     body.push_back(stmt);

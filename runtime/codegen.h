@@ -11,10 +11,10 @@
 // use (torch.fx's `x = None`). The file compiles against LibTorch alone.
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <string>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 namespace fx {
 

@@ -22,10 +22,11 @@ struct Registry {
 Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry();
-    reg->functions["getitem"] = std::make_shared<Function>(
-        [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
+    reg->functions["getitem"] =
+        std::make_shared<Function>([](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
           if (args.size() != 2 || !kwargs.empty())
-            throw Error(ErrorKind::kRuntime, "getitem takes exactly 2 positional arguments (container, index)");
+            throw Error(ErrorKind::kRuntime,
+                        "getitem takes exactly 2 positional arguments (container, index)");
           return getitem(args[0], args[1]);
         });
     return reg;

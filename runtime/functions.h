@@ -5,11 +5,11 @@
 // not here: they are called through the dispatcher (runtime/operator.h).
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 #include "runtime/module.h"
 

@@ -11,12 +11,12 @@
 // recompile() afterwards, as in torch.fx.
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 #include "ir/graph.h"
 #include "runtime/module.h"

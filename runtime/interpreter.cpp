@@ -1,8 +1,8 @@
 #include "runtime/interpreter.h"
 
-#include <c10/util/Exception.h>
-
 #include <unordered_set>
+
+#include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "runtime/codegen.h"
@@ -27,7 +27,8 @@ c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
     auto it = env_.find(n);
     if (it == env_.end())
       throw Error(ErrorKind::kRuntime, "Node " + user.name() + " referenced nonexistent value " +
-                                           n->name() + "! Run Graph.lint() to diagnose such issues");
+                                           n->name() +
+                                           "! Run Graph.lint() to diagnose such issues");
     return it->second;
   });
 }
@@ -41,7 +42,8 @@ c10::IValue Interpreter::run(std::vector<c10::IValue> args) {
     try {
       value = run_node(*n);
     } catch (const c10::Error& e) {
-      throw Error(ErrorKind::kRuntime, "while executing " + describe(*n) + ": " + e.what_without_backtrace());
+      throw Error(ErrorKind::kRuntime,
+                  "while executing " + describe(*n) + ": " + e.what_without_backtrace());
     } catch (const std::exception& e) {
       throw Error(ErrorKind::kRuntime, "while executing " + describe(*n) + ": " + e.what());
     }
@@ -76,7 +78,8 @@ c10::IValue Interpreter::run_node(const Node& n) {
 c10::IValue Interpreter::placeholder(const Node& n, const std::vector<c10::IValue>& args,
                                      const IValueKwargs&) {
   if (!n.target().empty() && n.target()[0] == '*') {
-    std::vector<c10::IValue> rest(inputs_.begin() + std::min(next_input_, inputs_.size()), inputs_.end());
+    std::vector<c10::IValue> rest(inputs_.begin() + std::min(next_input_, inputs_.size()),
+                                  inputs_.end());
     next_input_ = inputs_.size();
     return c10::ivalue::Tuple::create(std::move(rest));
   }
@@ -99,7 +102,8 @@ c10::IValue Interpreter::call_function(const Node& n, const std::vector<c10::IVa
     return call_operator(find_operator(n.target()), args, kwargs);
   const Function* fn = find_function(n.target());
   if (!fn)
-    throw Error(ErrorKind::kRuntime, "'" + n.target() + "' is neither an operator nor a registered function");
+    throw Error(ErrorKind::kRuntime,
+                "'" + n.target() + "' is neither an operator nor a registered function");
   return (*fn)(args, kwargs);
 }
 

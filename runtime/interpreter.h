@@ -9,11 +9,11 @@
 // An Interpreter is not thread-safe; use one per thread (forward() is).
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 #include "ir/graph.h"
 #include "runtime/module.h"

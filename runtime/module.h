@@ -7,13 +7,13 @@
 // thread-safe for concurrent calls.
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 namespace fx {
 

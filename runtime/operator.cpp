@@ -1,12 +1,12 @@
 // Operator look-up, argument binding and coercion, boxed calls.
 #include "runtime/operator.h"
 
-#include <ATen/ScalarOps.h>
-#include <ATen/core/jit_type.h>
-
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+
+#include <ATen/ScalarOps.h>
+#include <ATen/core/jit_type.h>
 
 #include "ir/error.h"
 #include "ir/node.h"
@@ -110,8 +110,7 @@ bool bind_arguments(const c10::FunctionSchema& schema, size_t nargs,
 
 namespace {
 
-bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v,
-                 bool strict);
+bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v, bool strict);
 
 template <typename T>
 bool to_typed_list(const c10::TypePtr& elem, c10::IValue& v, bool strict) {
@@ -124,8 +123,7 @@ bool to_typed_list(const c10::TypePtr& elem, c10::IValue& v, bool strict) {
   return true;
 }
 
-bool coerce_list(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v,
-                 bool strict) {
+bool coerce_list(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v, bool strict) {
   const c10::TypePtr& elem = type->containedType(0);
   using K = c10::TypeKind;
   // A single int for `int[N]` is repeated N times (TorchScript's rule).
@@ -155,12 +153,10 @@ bool coerce_list(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue
   return true;
 }
 
-bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v,
-                 bool strict) {
+bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue& v, bool strict) {
   using K = c10::TypeKind;
   switch (type->kind()) {
-    case K::OptionalType:
-      return v.isNone() || coerce_type(type->containedType(0), n, v, strict);
+    case K::OptionalType: return v.isNone() || coerce_type(type->containedType(0), n, v, strict);
     case K::TensorType:
       if (v.isTensor()) return true;
       if (!strict && (v.isInt() || v.isDouble() || v.isBool())) {
@@ -183,12 +179,9 @@ bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue
         return true;
       }
       return false;
-    case K::NumberType:
-      return v.isInt() || v.isDouble() || v.isBool() || v.isComplexDouble();
-    case K::BoolType:
-      return v.isBool();
-    case K::StringType:
-      return v.isString();
+    case K::NumberType: return v.isInt() || v.isDouble() || v.isBool() || v.isComplexDouble();
+    case K::BoolType: return v.isBool();
+    case K::StringType: return v.isString();
     case K::DeviceObjType:
       if (v.isDevice()) return true;
       if (!strict && v.isString()) {
@@ -196,12 +189,9 @@ bool coerce_type(const c10::TypePtr& type, std::optional<int32_t> n, c10::IValue
         return true;
       }
       return false;
-    case K::ListType:
-      return coerce_list(type, n, v, strict);
-    case K::AnyType:
-      return true;
-    default:
-      return v.type()->isSubtypeOf(*type);
+    case K::ListType: return coerce_list(type, n, v, strict);
+    case K::AnyType: return true;
+    default: return v.type()->isSubtypeOf(*type);
   }
 }
 
@@ -249,7 +239,8 @@ c10::IValue to_ivalue(const Argument& arg, const std::function<c10::IValue(Node*
     case K::kMemoryFormat: return static_cast<int64_t>(arg.to_memory_format());
     case K::kTensor: return arg.to_tensor();
     case K::kNode:
-      if (!value_of) throw Error(ErrorKind::kRuntime, "a node value was needed but none is available");
+      if (!value_of)
+        throw Error(ErrorKind::kRuntime, "a node value was needed but none is available");
       return value_of(arg.to_node());
     case K::kTuple: {
       std::vector<c10::IValue> items;
@@ -300,7 +291,7 @@ bool prepare_stack(const c10::FunctionSchema& schema, std::vector<c10::IValue>& 
   stack->reserve(formals.size());
   for (size_t i = 0; i < formals.size(); ++i) {
     int src = binding.sources[i];
-    c10::IValue v = src == Binding::kDefault ? *formals[i].default_value()
+    c10::IValue v = src == Binding::kDefault     ? *formals[i].default_value()
                     : src >= Binding::kFromKwarg ? kwargs[src - Binding::kFromKwarg].second
                                                  : args[src];
     if (src != Binding::kDefault && !coerce_type(formals[i].type(), formals[i].N(), v, strict)) {
@@ -326,8 +317,8 @@ c10::IValue call_operator(const c10::OperatorHandle& op, std::vector<c10::IValue
   std::vector<c10::IValue> stack;
   std::string why;
   if (!prepare_stack(op.schema(), args, kwargs, false, &stack, &why))
-    throw Error(ErrorKind::kRuntime, op_string(op) + " " + why + "; its schema is " +
-                                         c10::toString(op.schema()));
+    throw Error(ErrorKind::kRuntime,
+                op_string(op) + " " + why + "; its schema is " + c10::toString(op.schema()));
   op.callBoxed(stack);
   return pack_returns(stack);
 }
@@ -348,11 +339,12 @@ c10::OperatorHandle resolve_overload(const std::string& ns_name,
     throw Error(ErrorKind::kRuntime, "no operator named '" + ns_name + "' is registered");
   std::string types;
   for (const auto& a : args) types += (types.empty() ? "" : ", ") + describe_value(a);
-  for (const auto& kv : kwargs) types += (types.empty() ? "" : ", ") + kv.first + "=" + describe_value(kv.second);
+  for (const auto& kv : kwargs)
+    types += (types.empty() ? "" : ", ") + kv.first + "=" + describe_value(kv.second);
   std::string schemas;
   for (const auto& op : overloads) schemas += "\n  " + c10::toString(op.schema());
-  throw Error(ErrorKind::kRuntime, "no overload of " + ns_name + " accepts (" + types +
-                                       "); candidates:" + schemas);
+  throw Error(ErrorKind::kRuntime,
+              "no overload of " + ns_name + " accepts (" + types + "); candidates:" + schemas);
 }
 
 c10::IValue getitem(const c10::IValue& container, const c10::IValue& index) {
@@ -370,7 +362,8 @@ c10::IValue getitem(const c10::IValue& container, const c10::IValue& index) {
   };
   if (container.isTuple()) return pick(container.toTupleRef().elements());
   if (container.isList()) return pick(container.toListRef());
-  throw Error(ErrorKind::kRuntime, "getitem needs a tuple or list, got " + describe_value(container));
+  throw Error(ErrorKind::kRuntime,
+              "getitem needs a tuple or list, got " + describe_value(container));
 }
 
 }  // namespace fx

@@ -11,12 +11,12 @@
 // treats it as a Python scalar), tuples and generic lists become typed lists.
 #pragma once
 
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/core/ivalue.h>
-
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/ivalue.h>
 
 #include "ir/argument.h"
 
@@ -57,8 +57,7 @@ std::string type_name(const c10::Argument& formal);
 // and memory formats become ints (as TorchScript stores them), lists become
 // typed lists when their elements agree, tuples become tuples. Nodes are
 // looked up with value_of.
-c10::IValue to_ivalue(const Argument& arg,
-                      const std::function<c10::IValue(Node*)>& value_of = {});
+c10::IValue to_ivalue(const Argument& arg, const std::function<c10::IValue(Node*)>& value_of = {});
 
 // A list IValue from items: typed (int[], float[], bool[], Tensor[]) when
 // all items agree, otherwise a generic list.

@@ -1,9 +1,9 @@
 // Program construction (recompile) and execution (forward).
 #include "runtime/program.h"
 
-#include <c10/util/Exception.h>
-
 #include <unordered_map>
+
+#include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "ir/graph.h"
@@ -50,7 +50,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
     std::unordered_map<const Node*, bool> seen;
     for (const Node* n : graph.nodes().reversed()) {
       for (const Node* in : n->all_input_nodes()) {
-        if (seen.emplace(in, true).second && n->op() != Op::Output) release[n].push_back(slot_of[in]);
+        if (seen.emplace(in, true).second && n->op() != Op::Output)
+          release[n].push_back(slot_of[in]);
       }
     }
   }
@@ -72,14 +73,15 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
       s.kind = Source::Kind::kConstant;
       s.constant = to_ivalue(a);
       if (formal && !coerce_to(*formal, s.constant))
-        throw_node_error(*node, "argument '" + formal->name() + "' expects " +
-                                    type_name(*formal) + ", got " + repr_arg(a));
+        throw_node_error(*node, "argument '" + formal->name() + "' expects " + type_name(*formal) +
+                                    ", got " + repr_arg(a));
     }
     return s;
   };
   auto plain_sources = [&](Instr& instr, const Node* n) {
     for (const Argument& a : n->args()) instr.inputs.push_back(source_of(a, nullptr, n));
-    for (const auto& kv : n->kwargs()) instr.kwargs.emplace_back(kv.first, source_of(kv.second, nullptr, n));
+    for (const auto& kv : n->kwargs())
+      instr.kwargs.emplace_back(kv.first, source_of(kv.second, nullptr, n));
   };
 
   for (const Node* n : graph.nodes()) {
@@ -94,7 +96,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
         instr.kind = Instr::Kind::kPlaceholder;
         instr.varargs = !n->target().empty() && n->target()[0] == '*';
         if (!n->args().empty()) {
-          if (contains_node(n->args()[0])) throw_node_error(*n, "a default value cannot refer to a node");
+          if (contains_node(n->args()[0]))
+            throw_node_error(*n, "a default value cannot refer to a node");
           instr.has_default = true;
           instr.constant = to_ivalue(n->args()[0]);
         }
@@ -126,7 +129,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
           Binding binding;
           std::string why;
           if (!bind_arguments(schema, n->args().size(), names, &binding, &why))
-            throw_node_error(*n, n->target() + " " + why + "; its schema is " + c10::toString(schema));
+            throw_node_error(*n,
+                             n->target() + " " + why + "; its schema is " + c10::toString(schema));
           for (size_t i = 0; i < schema.arguments().size(); ++i) {
             const c10::Argument* formal = &schema.arguments()[i];
             int src = binding.sources[i];
@@ -135,7 +139,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
               s.constant = *formal->default_value();
               instr.inputs.push_back(std::move(s));
             } else if (src >= Binding::kFromKwarg) {
-              instr.inputs.push_back(source_of(n->kwargs()[src - Binding::kFromKwarg].second, formal, n));
+              instr.inputs.push_back(
+                  source_of(n->kwargs()[src - Binding::kFromKwarg].second, formal, n));
             } else {
               instr.inputs.push_back(source_of(n->args()[src], formal, n));
             }
@@ -153,7 +158,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
       case Op::CallMethod:
         instr.kind = Instr::Kind::kMethod;
         instr.method = "aten::" + n->target();
-        if (n->args().empty()) throw_node_error(*n, "a call_method node needs its receiver as args[0]");
+        if (n->args().empty())
+          throw_node_error(*n, "a call_method node needs its receiver as args[0]");
         if (find_overloads(instr.method).empty())
           throw_node_error(*n, "there is no Tensor method '" + n->target() + "' (no operator " +
                                    instr.method + ")");
@@ -164,7 +170,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
         if (it == attributes.modules.end())
           throw_node_error(*n, "calls submodule '" + n->target() +
                                    "', which the GraphModule does not have (it has: " +
-                                   join_keys({}, attributes.modules) + "); add it with add_submodule");
+                                   join_keys({}, attributes.modules) +
+                                   "); add it with add_submodule");
         instr.kind = Instr::Kind::kModule;
         instr.module = it->second;
         plain_sources(instr, n);
@@ -172,7 +179,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
       }
       case Op::Output:
         instr.kind = Instr::Kind::kOutput;
-        instr.inputs.push_back(source_of(n->args().empty() ? Argument() : n->args()[0], nullptr, n));
+        instr.inputs.push_back(
+            source_of(n->args().empty() ? Argument() : n->args()[0], nullptr, n));
         break;
     }
     p->instrs_.push_back(std::move(instr));
@@ -183,8 +191,7 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
 c10::IValue Program::fetch(const Source& s, const std::vector<c10::IValue>& slots) const {
   c10::IValue v;
   switch (s.kind) {
-    case Source::Kind::kConstant:
-      return s.constant;
+    case Source::Kind::kConstant: return s.constant;
     case Source::Kind::kSlot:
       v = slots[s.slot];
       if (!s.formal || (v.isTensor() && s.formal->type()->kind() == c10::TypeKind::TensorType))
@@ -210,15 +217,13 @@ c10::IValue Program::fetch(const Source& s, const std::vector<c10::IValue>& slot
 c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots,
                              std::vector<c10::IValue>& stack) const {
   switch (instr.kind) {
-    case Instr::Kind::kConstant:
-      return instr.constant;
+    case Instr::Kind::kConstant: return instr.constant;
     case Instr::Kind::kOperator:
       stack.clear();
       for (const Source& s : instr.inputs) stack.push_back(fetch(s, slots));
       instr.op->callBoxed(stack);
       return pack_returns(stack);
-    default:
-      break;
+    default: break;
   }
   std::vector<c10::IValue> args;
   args.reserve(instr.inputs.size());
@@ -226,17 +231,13 @@ c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots
   IValueKwargs kwargs;
   for (const auto& kv : instr.kwargs) kwargs.emplace_back(kv.first, fetch(kv.second, slots));
   switch (instr.kind) {
-    case Instr::Kind::kMethod:
-    {
+    case Instr::Kind::kMethod: {
       c10::OperatorHandle op = resolve_overload(instr.method, args, kwargs);
       return call_operator(op, std::move(args), kwargs);
     }
-    case Instr::Kind::kFunction:
-      return (*instr.function)(std::move(args), kwargs);
-    case Instr::Kind::kModule:
-      return instr.module->forward(std::move(args), kwargs);
-    default:
-      FX_INTERNAL_ASSERT(false, "unexpected instruction kind");
+    case Instr::Kind::kFunction: return (*instr.function)(std::move(args), kwargs);
+    case Instr::Kind::kModule: return instr.module->forward(std::move(args), kwargs);
+    default: FX_INTERNAL_ASSERT(false, "unexpected instruction kind");
   }
 }
 
@@ -256,7 +257,8 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
     if (instr.kind == Instr::Kind::kPlaceholder) {
       c10::IValue& out = slots[instr.out];
       if (instr.varargs) {
-        std::vector<c10::IValue> rest(inputs.begin() + std::min(next_input, inputs.size()), inputs.end());
+        std::vector<c10::IValue> rest(inputs.begin() + std::min(next_input, inputs.size()),
+                                      inputs.end());
         next_input = inputs.size();
         out = c10::ivalue::Tuple::create(std::move(rest));
         continue;
@@ -265,14 +267,15 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
         out = std::move(inputs[next_input++]);
         continue;
       }
-      auto kw = std::find_if(kwargs.begin(), kwargs.end(), [&](const auto& p) { return p.first == instr.name; });
+      auto kw = std::find_if(kwargs.begin(), kwargs.end(),
+                             [&](const auto& p) { return p.first == instr.name; });
       if (kw != kwargs.end()) {
         out = kw->second;
       } else if (instr.has_default) {
         out = instr.constant;
       } else {
-        throw Error(ErrorKind::kRuntime, "Expected positional argument for parameter " + instr.name +
-                                             ", but one was not passed in!");
+        throw Error(ErrorKind::kRuntime, "Expected positional argument for parameter " +
+                                             instr.name + ", but one was not passed in!");
       }
       continue;
     }

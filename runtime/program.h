@@ -7,13 +7,13 @@
 // stack frame, so any number of threads may run one Program at once.
 #pragma once
 
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/core/ivalue.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/ivalue.h>
 
 #include "ir/argument.h"
 #include "runtime/functions.h"
@@ -44,28 +44,36 @@ class Program {
   struct Source {
     enum class Kind : uint8_t { kConstant, kSlot, kComposite };
     Kind kind = Kind::kConstant;
-    int slot = -1;               // kSlot
-    c10::IValue constant;        // kConstant (already coerced)
-    std::vector<Source> items;   // kComposite: a list/tuple holding nodes
-    bool is_tuple = false;       // kComposite
+    int slot = -1;                          // kSlot
+    c10::IValue constant;                   // kConstant (already coerced)
+    std::vector<Source> items;              // kComposite: a list/tuple holding nodes
+    bool is_tuple = false;                  // kComposite
     const c10::Argument* formal = nullptr;  // schema formal to coerce to, if any
   };
   struct Instr {
-    enum class Kind : uint8_t { kPlaceholder, kConstant, kOperator, kMethod, kFunction, kModule, kOutput };
+    enum class Kind : uint8_t {
+      kPlaceholder,
+      kConstant,
+      kOperator,
+      kMethod,
+      kFunction,
+      kModule,
+      kOutput
+    };
     Kind kind;
-    std::string where;            // describe(node), for errors
-    std::string name;             // the node's name (placeholders: the target)
+    std::string where;                      // describe(node), for errors
+    std::string name;                       // the node's name (placeholders: the target)
     std::optional<c10::OperatorHandle> op;  // kOperator
-    std::string method;           // kMethod: `aten::<name>`
-    const Function* function = nullptr;    // kFunction
-    std::shared_ptr<Module> module;        // kModule
-    std::vector<Source> inputs;            // positional (or schema order for kOperator)
+    std::string method;                     // kMethod: `aten::<name>`
+    const Function* function = nullptr;     // kFunction
+    std::shared_ptr<Module> module;         // kModule
+    std::vector<Source> inputs;             // positional (or schema order for kOperator)
     std::vector<std::pair<std::string, Source>> kwargs;  // kMethod/kFunction/kModule
-    c10::IValue constant;         // kConstant (get_attr) or placeholder default
-    bool has_default = false;     // kPlaceholder
-    bool varargs = false;         // kPlaceholder `*args`
+    c10::IValue constant;      // kConstant (get_attr) or placeholder default
+    bool has_default = false;  // kPlaceholder
+    bool varargs = false;      // kPlaceholder `*args`
     int out = -1;
-    std::vector<int> release;     // slots whose last use is this instruction
+    std::vector<int> release;  // slots whose last use is this instruction
     explicit Instr(Kind k) : kind(k) {}
   };
 

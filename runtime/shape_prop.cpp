@@ -48,8 +48,7 @@ c10::IValue to_stand_in(const c10::IValue& v) {
   }
   if (v.isTensorList()) {
     c10::List<at::Tensor> out;
-    for (const at::Tensor& t : v.toTensorVector())
-      out.push_back(to_stand_in(t).toTensor());
+    for (const at::Tensor& t : v.toTensorVector()) out.push_back(to_stand_in(t).toTensor());
     return out;
   }
   return v;

@@ -13,10 +13,10 @@
 // naming the node.
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <string>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 #include "ir/meta.h"
 

@@ -11,13 +11,13 @@
 //      aliases an input proxy (in-place, out=) rebinds that proxy to the node.
 #include "runtime/tracer.h"
 
+#include <unordered_set>
+
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 #include <torch/nn/module.h>
-
-#include <unordered_set>
 
 #include "ir/error.h"
 #include "runtime/functions.h"
@@ -44,9 +44,7 @@ class ProxyImpl final : public c10::TensorImpl {
     refresh();
   }
 
-  void refresh() {
-    set_sizes_and_strides(meta_.sizes(), meta_.strides(), meta_.storage_offset());
-  }
+  void refresh() { set_sizes_and_strides(meta_.sizes(), meta_.strides(), meta_.storage_offset()); }
 
   c10::intrusive_ptr<c10::TensorImpl> shallow_copy_and_detach(
       const c10::VariableVersion& version, bool allow_metadata_change) const override {
@@ -105,17 +103,41 @@ bool returns_tensors(const c10::FunctionSchema& schema) {
 
 // Operators that return a non-tensor but read only metadata.
 bool reads_only_metadata(const std::string& name) {
-  static const std::unordered_set<std::string> ops = {
-      "aten::size.int", "aten::size", "aten::stride.int", "aten::stride", "aten::dim",
-      "aten::numel", "aten::is_contiguous", "aten::is_contiguous.memory_format",
-      "aten::sym_size.int", "aten::sym_size", "aten::sym_stride.int", "aten::sym_numel",
-      "aten::sym_storage_offset", "aten::is_floating_point", "aten::is_complex",
-      "aten::is_same_size", "aten::result_type.Tensor", "aten::result_type.Scalar",
-      "aten::is_nonzero_numel", "aten::_has_compatible_shallow_copy_type",
-      "aten::_nested_tensor_size", "aten::is_signed", "aten::layout", "aten::qscheme",
-      "aten::output_nr", "aten::_version", "aten::requires_grad_", "aten::retains_grad",
-      "aten::is_leaf", "aten::_is_zerotensor", "aten::is_conj", "aten::is_neg",
-      "aten::is_inference", "aten::dense_dim", "aten::sparse_dim"};
+  static const std::unordered_set<std::string> ops = {"aten::size.int",
+                                                      "aten::size",
+                                                      "aten::stride.int",
+                                                      "aten::stride",
+                                                      "aten::dim",
+                                                      "aten::numel",
+                                                      "aten::is_contiguous",
+                                                      "aten::is_contiguous.memory_format",
+                                                      "aten::sym_size.int",
+                                                      "aten::sym_size",
+                                                      "aten::sym_stride.int",
+                                                      "aten::sym_numel",
+                                                      "aten::sym_storage_offset",
+                                                      "aten::is_floating_point",
+                                                      "aten::is_complex",
+                                                      "aten::is_same_size",
+                                                      "aten::result_type.Tensor",
+                                                      "aten::result_type.Scalar",
+                                                      "aten::is_nonzero_numel",
+                                                      "aten::_has_compatible_shallow_copy_type",
+                                                      "aten::_nested_tensor_size",
+                                                      "aten::is_signed",
+                                                      "aten::layout",
+                                                      "aten::qscheme",
+                                                      "aten::output_nr",
+                                                      "aten::_version",
+                                                      "aten::requires_grad_",
+                                                      "aten::retains_grad",
+                                                      "aten::is_leaf",
+                                                      "aten::_is_zerotensor",
+                                                      "aten::is_conj",
+                                                      "aten::is_neg",
+                                                      "aten::is_inference",
+                                                      "aten::dense_dim",
+                                                      "aten::sparse_dim"};
   return ops.count(name) != 0;
 }
 
@@ -221,7 +243,8 @@ Argument Tracer::to_argument(const c10::IValue& v, const c10::Argument* formal) 
     if (!t.defined()) return Argument();
     if (ProxyImpl* p = as_proxy(t)) {
       if (p->owner_ != this)
-        throw TraceError("a proxy tensor from another trace was used; each trace has its own proxies");
+        throw TraceError(
+            "a proxy tensor from another trace was used; each trace has its own proxies");
       return p->node_;
     }
     return create_tensor_arg(t);
@@ -255,7 +278,8 @@ Argument Tracer::to_argument(const c10::IValue& v, const c10::Argument* formal) 
   }
   if (v.isTuple()) {
     std::vector<Argument> items;
-    for (const c10::IValue& item : v.toTupleRef().elements()) items.push_back(to_argument(item, nullptr));
+    for (const c10::IValue& item : v.toTupleRef().elements())
+      items.push_back(to_argument(item, nullptr));
     return Argument::tuple(std::move(items));
   }
   throw TraceError("cannot record an argument of type " + std::string(v.tagKind()) +
@@ -415,8 +439,10 @@ c10::IValue Tracer::record_call(Op op, const std::string& target,
         out = back_to_meta(fn(stand_ins));
       } catch (const std::exception& e) {
         g_current = saved;
-        throw TraceError("cannot compute the output of " + target + " on meta tensors or CPU "
-                         "stand-ins: " + e.what());
+        throw TraceError("cannot compute the output of " + target +
+                         " on meta tensors or CPU "
+                         "stand-ins: " +
+                         e.what());
       }
     }
     g_current = saved;
@@ -431,7 +457,8 @@ c10::IValue Tracer::record_call(Op op, const std::string& target,
     }
     return c10::ivalue::Tuple::create(std::move(items));
   }
-  if (!out.isTensor()) throw TraceError(target + " must return a tensor or a tuple of tensors while tracing");
+  if (!out.isTensor())
+    throw TraceError(target + " must return a tensor or a tuple of tensors while tracing");
   return wrap_outputs(out, node, {});
 }
 
@@ -447,8 +474,10 @@ std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
   constant_count_ = 0;
   root_ = root;
   if (root) {
-    for (const auto& p : root->named_parameters(true)) param_names_[p.value().unsafeGetTensorImpl()] = p.key();
-    for (const auto& b : root->named_buffers(true)) param_names_[b.value().unsafeGetTensorImpl()] = b.key();
+    for (const auto& p : root->named_parameters(true))
+      param_names_[p.value().unsafeGetTensorImpl()] = p.key();
+    for (const auto& b : root->named_buffers(true))
+      param_names_[b.value().unsafeGetTensorImpl()] = b.key();
   }
   device_ = c10::Device(c10::DeviceType::CPU);
   for (const auto& v : example_inputs)
@@ -458,8 +487,9 @@ std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
     }
   if (options_.device) device_ = *options_.device;
   if (!options_.input_names.empty() && options_.input_names.size() != example_inputs.size())
-    throw TraceError("TraceOptions::input_names has " + std::to_string(options_.input_names.size()) +
-                     " names for " + std::to_string(example_inputs.size()) + " example inputs");
+    throw TraceError("TraceOptions::input_names has " +
+                     std::to_string(options_.input_names.size()) + " names for " +
+                     std::to_string(example_inputs.size()) + " example inputs");
 
   std::vector<c10::IValue> proxies;
   for (size_t i = 0; i < example_inputs.size(); ++i) {
@@ -531,7 +561,8 @@ std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
 std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
     const std::string& name, std::function<c10::IValue(std::vector<c10::IValue>)> fn) {
   register_function(name, [fn](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-    if (!kwargs.empty()) throw Error(ErrorKind::kRuntime, "wrapped functions take no keyword arguments");
+    if (!kwargs.empty())
+      throw Error(ErrorKind::kRuntime, "wrapped functions take no keyword arguments");
     return fn(std::move(args));
   });
   return [name, fn](std::vector<c10::IValue> args) -> c10::IValue {
@@ -546,8 +577,9 @@ c10::IValue call_leaf(const std::string& qualified_name, const std::shared_ptr<M
   Tracer* tracer = Tracer::current();
   if (tracer == nullptr) return module->forward(std::move(args), {});
   tracer->add_module(qualified_name, module);
-  return tracer->record_call(Op::CallModule, qualified_name, args,
-                             [module](std::vector<c10::IValue> a) { return module->forward(std::move(a), {}); });
+  return tracer->record_call(
+      Op::CallModule, qualified_name, args,
+      [module](std::vector<c10::IValue> a) { return module->forward(std::move(a), {}); });
 }
 
 }  // namespace fx

@@ -18,13 +18,13 @@
 // One trace at a time per thread.
 #pragma once
 
-#include <ATen/core/ivalue.h>
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <ATen/core/ivalue.h>
 
 #include "ir/graph.h"
 #include "runtime/graph_module.h"

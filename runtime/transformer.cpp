@@ -46,7 +46,8 @@ std::unique_ptr<GraphModule> Transformer::transform() {
   auto lookup = [&](Node* n) -> Argument {
     auto it = env.find(n);
     if (it == env.end())
-      throw_node_error(*n, "is used before it was transformed; the graph is not in topological order");
+      throw_node_error(*n,
+                       "is used before it was transformed; the graph is not in topological order");
     return it->second;
   };
   for (const Node* n : module_.graph().nodes()) {

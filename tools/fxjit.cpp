@@ -66,8 +66,7 @@ int demo() {
   clamp->replace_all_uses_with(sigmoid);
   g.eliminate_dead_code();
   g.lint();
-  std::cout << "# after replacing clamp with sigmoid and eliminating dead code\n"
-            << g << "\n\n";
+  std::cout << "# after replacing clamp with sigmoid and eliminating dead code\n" << g << "\n\n";
 
   // The printed form reads back into an identical graph.
   auto parsed = fx::parse_graph(g.str());
@@ -86,17 +85,17 @@ int demo() {
             << gm.code().substr(gm.code().find("c10::IValue forward(")) << "\n";
   at::Tensor input = at::randn({3, 4});
   at::Tensor got = gm(input).toTensor();
-  at::Tensor eager = at::linear(input + attrs.values["param"].toTensor(),
-                                attrs.values["linear.weight"].toTensor(),
-                                attrs.values["linear.bias"].toTensor())
-                         .sigmoid();
+  at::Tensor eager =
+      at::linear(input + attrs.values["param"].toTensor(), attrs.values["linear.weight"].toTensor(),
+                 attrs.values["linear.bias"].toTensor())
+          .sigmoid();
   std::cout << "# forward on a random [3, 4] input: output " << got.sizes()
-            << ", max |fx - eager LibTorch| = " << (got - eager).abs().max().item<double>()
-            << "\n";
+            << ", max |fx - eager LibTorch| = " << (got - eager).abs().max().item<double>() << "\n";
   fx::shape_prop(gm, {at::empty({3, 4}, at::TensorOptions().device(at::kMeta))});
   std::cout << "# shapes from shape_prop on a meta input:";
   for (const fx::Node* n : gm.graph().nodes())
-    if (const fx::TensorMeta* m = n->tensor_meta()) std::cout << " " << n->name() << "=" << m->str();
+    if (const fx::TensorMeta* m = n->tensor_meta())
+      std::cout << " " << n->name() << "=" << m->str();
   std::cout << "\n";
   return 0;
 }
@@ -124,7 +123,7 @@ int main(int argc, char** argv) {
       if (help || argc != 3) {
         std::cout << "usage: fxjit " << cmd << " FILE\n\nreads a graph in fx's printed form "
                   << "(`graph():` followed by one node per line; FILE `-` is stdin) and "
-                  << (cmd == "graph" ? "prints it back"
+                  << (cmd == "graph"  ? "prints it back"
                       : cmd == "lint" ? "checks it"
                                       : "prints Graphviz source for it")
                   << "\n";

@@ -1,11 +1,11 @@
 // Argument: construction, accessors, equality, map_arg and Python-style printing.
 #include "ir/argument.h"
 
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "ir/error.h"
 #include "ir/graph.h"

@@ -30,8 +30,8 @@ TEST(Dot, RecordsAndEdges) {
   EXPECT_NE(dot.find("|float32[3, 5]\\n}"), std::string::npos);
   EXPECT_NE(dot.find("|kwargs=\\{min: 0.0\\}\\n"), std::string::npos);  // braces escaped
   EXPECT_NE(dot.find("\"output\" [fillcolor=\"PowderBlue\""), std::string::npos);
-  for (const char* edge : {"\"x\" -> \"mm\";", "\"w\" -> \"mm\";", "\"mm\" -> \"clamp\";",
-                           "\"clamp\" -> \"output\";"})
+  for (const char* edge :
+       {"\"x\" -> \"mm\";", "\"w\" -> \"mm\";", "\"mm\" -> \"clamp\";", "\"clamp\" -> \"output\";"})
     EXPECT_NE(dot.find(edge), std::string::npos) << edge;
   EXPECT_EQ(dot.substr(dot.size() - 2), "}\n");
   EXPECT_EQ(dot, to_dot(g, "MyModule"));

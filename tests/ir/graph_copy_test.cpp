@@ -45,8 +45,9 @@ TEST(NodeCopy, WithoutTransformTheCopyPointsAtForeignNodesAndLintSaysSo) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kLint);
-    EXPECT_NE(std::string(e.what()).find("Argument 'x' of Node 'relu' does not belong to this Graph"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("Argument 'x' of Node 'relu' does not belong to this Graph"),
+        std::string::npos)
         << e.what();
   }
   // Tidy the foreign use so the source graph's use list is exact again.
@@ -111,7 +112,7 @@ TEST(GraphCopy, MissingMappingIsAnError) {
   Graph src;
   Node* x = src.placeholder("x");
   Node* r = src.call_function("aten::relu", {x});
-  x->prepend(r);                          // r now uses x before x exists
+  x->prepend(r);  // r now uses x before x exists
   Graph dst;
   std::unordered_map<const Node*, Node*> val_map;
   EXPECT_THROW(dst.graph_copy(src, val_map), Error);

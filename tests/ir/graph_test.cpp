@@ -1,9 +1,9 @@
 // Graph: builders, naming, printing, insertion points, erasure, iteration.
 #include "ir/graph.h"
 
-#include <gtest/gtest.h>
-
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "ir/error.h"
 
@@ -198,7 +198,8 @@ TEST(GraphErase, RefusesNodesWithUsers) {
     FAIL() << "erase_node must refuse a node with users";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    EXPECT_STREQ(e.what(), "Tried to erase Node add but it still had 1 users in the graph: {relu: None}!");
+    EXPECT_STREQ(e.what(),
+                 "Tried to erase Node add but it still had 1 users in the graph: {relu: None}!");
   }
   EXPECT_EQ(g.size(), 3u);
 }

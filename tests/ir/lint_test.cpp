@@ -44,7 +44,7 @@ TEST(Lint, UseBeforeDefinition) {
             0u)
       << msg;
   EXPECT_NE(msg.find("%relu : [#users=1]"), std::string::npos);  // the graph is printed
-  relu->prepend(add);  // put it back
+  relu->prepend(add);                                            // put it back
   EXPECT_EQ(lint_message(g), "");
 }
 

@@ -1,11 +1,11 @@
 // Node naming: torch.fx 1.13's _Namespace.create_name, bit for bit, in O(1).
 #include "ir/namespace.h"
 
-#include <gtest/gtest.h>
-
 #include <random>
 #include <regex>
 #include <set>
+
+#include <gtest/gtest.h>
 
 namespace fx {
 namespace {
@@ -87,8 +87,8 @@ class ReferenceNamespace {
 
 TEST(Namespace, AgreesWithReferenceOnRandomSequences) {
   std::mt19937 rng(1234);
-  const char* bases[] = {"add", "add_1", "add_2", "add_10", "x", "x_1", "sum", "foo_7", "foo_07",
-                         "a.b", "relu", "relu_3", "1x", "if", "mul_0"};
+  const char* bases[] = {"add",    "add_1", "add_2", "add_10", "x",  "x_1", "sum",  "foo_7",
+                         "foo_07", "a.b",   "relu",  "relu_3", "1x", "if",  "mul_0"};
   for (int trial = 0; trial < 20; ++trial) {
     Namespace fast;
     ReferenceNamespace slow;

@@ -54,8 +54,9 @@ TEST(NodeUses, UpdateArgAndKwarg) {
   Node* z = g.placeholder("z");
   Node* add = g.call_function("aten::add.Tensor", {x, x});
   add->update_arg(1, z);
-  EXPECT_EQ(add->format(),
-            "%add : [#users=0] = call_function[target=aten::add.Tensor](args = (%x, %z), kwargs = {})");
+  EXPECT_EQ(
+      add->format(),
+      "%add : [#users=0] = call_function[target=aten::add.Tensor](args = (%x, %z), kwargs = {})");
   add->update_kwarg("alpha", 2);
   add->update_kwarg("alpha", 3);
   EXPECT_EQ(format_kwargs(add->kwargs()), "{alpha: 3}");

@@ -70,22 +70,28 @@ void expect_parse_error(const std::string& text, const std::string& fragment) {
 }
 
 TEST(Parser, ErrorsNameTheLineAndTheProblem) {
-  expect_parse_error("graph():\n    %y : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {})",
-                     "line 2: 'x' is used before it is defined");
-  expect_parse_error("%x : [#users=1] = placeholder[target=x]\n%x : [#users=1] = placeholder[target=x]",
-                     "line 2: '%x' is defined twice");
+  expect_parse_error(
+      "graph():\n    %y : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {})",
+      "line 2: 'x' is used before it is defined");
+  expect_parse_error(
+      "%x : [#users=1] = placeholder[target=x]\n%x : [#users=1] = placeholder[target=x]",
+      "line 2: '%x' is defined twice");
   expect_parse_error("%x : [#users=1] = call_fn[target=x](args = (), kwargs = {})",
                      "unknown opcode 'call_fn'");
-  expect_parse_error("%x : [#users=1] = placeholder[target=x]\n"
-                     "%c : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, <tensor float32[3]>), kwargs = {})",
-                     "tensor constants cannot be parsed back");
+  expect_parse_error(
+      "%x : [#users=1] = placeholder[target=x]\n"
+      "%c : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, <tensor float32[3]>), "
+      "kwargs = {})",
+      "tensor constants cannot be parsed back");
   expect_parse_error("%x : [#users=1] = call_function[target=aten::relu](args = (1, kwargs = {})",
                      "line 1:");
-  expect_parse_error("%x : [#users=1] = placeholder[target=x]\nreturn y", "'y' is not a defined node");
+  expect_parse_error("%x : [#users=1] = placeholder[target=x]\nreturn y",
+                     "'y' is not a defined node");
   expect_parse_error("x = relu(y)", "expected '%'");
   expect_parse_error("%x : [#users=1] = get_attr[target=w] trailing", "unexpected text");
-  expect_parse_error("%x : [#users=1] = call_function[target=f](args = (torch.nonsense,), kwargs = {})",
-                     "unknown torch constant 'torch.nonsense'");
+  expect_parse_error(
+      "%x : [#users=1] = call_function[target=f](args = (torch.nonsense,), kwargs = {})",
+      "unknown torch constant 'torch.nonsense'");
 }
 
 }  // namespace

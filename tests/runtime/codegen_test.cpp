@@ -2,14 +2,15 @@
 // and the generated file compiled with the host compiler and run.
 #include "runtime/codegen.h"
 
-#include <ATen/ATen.h>
 #include <dlfcn.h>
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
@@ -69,8 +70,9 @@ TEST(CodeGen, RegeneratedAfterEditing) {
   EXPECT_NE(gm.code().find("at::_ops::clamp::call"), std::string::npos);  // stale until recompile
   gm.recompile();
   EXPECT_EQ(gm.code().find("at::_ops::clamp::call"), std::string::npos);
-  EXPECT_NE(gm.code().find("at::Tensor sigmoid = at::_ops::sigmoid::call(linear);  linear.reset();"),
-            std::string::npos)
+  EXPECT_NE(
+      gm.code().find("at::Tensor sigmoid = at::_ops::sigmoid::call(linear);  linear.reset();"),
+      std::string::npos)
       << gm.code();
 }
 
@@ -109,10 +111,10 @@ TEST(CodeGen, CustomCodeGenTakesAndReturnsLists) {
   c10::List<at::Tensor> in({x});
   c10::IValue out = gm.forward({in});
   ASSERT_TRUE(out.isList());
-  at::Tensor expected = at::linear(x + gm.get_attr("param")->toTensor(),
-                                   gm.get_attr("linear.weight")->toTensor(),
-                                   gm.get_attr("linear.bias")->toTensor())
-                            .clamp(0.0, 1.0);
+  at::Tensor expected =
+      at::linear(x + gm.get_attr("param")->toTensor(), gm.get_attr("linear.weight")->toTensor(),
+                 gm.get_attr("linear.bias")->toTensor())
+          .clamp(0.0, 1.0);
   EXPECT_TRUE(at::allclose(out.toListRef()[0].toTensor(), expected));
   EXPECT_NE(gm.code().find("c10::IValue forward(const Self& self, c10::IValue inputs) {\n"
                            "    at::Tensor x = inputs.toListRef()[0].toTensor();\n"),
@@ -167,7 +169,8 @@ extern "C" void fx_entry(const std::map<std::string, c10::IValue>* attrs, const 
   ASSERT_EQ(rc, 0) << "compiling the generated source failed:\n" << log_text << "\n" << gm.code();
   void* lib = dlopen((dir / "gen.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();
-  using Entry = void (*)(const std::map<std::string, c10::IValue>*, const at::Tensor*, c10::IValue*);
+  using Entry =
+      void (*)(const std::map<std::string, c10::IValue>*, const at::Tensor*, c10::IValue*);
   auto entry = reinterpret_cast<Entry>(dlsym(lib, "fx_entry"));
   ASSERT_NE(entry, nullptr);
   for (int i = 0; i < 3; ++i) {

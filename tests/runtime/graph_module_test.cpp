@@ -2,13 +2,12 @@
 // recompile after edits, errors, and concurrent forward calls.
 #include "runtime/graph_module.h"
 
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
-#include <ATen/Context.h>
-#include <torch/library.h>
-
 #include <thread>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <gtest/gtest.h>
+#include <torch/library.h>
 
 #include "ir/error.h"
 #include "ir/parser.h"
@@ -138,9 +137,10 @@ TEST(GraphModule, SubmodulesAndFunctions) {
     return lam)");
   Attributes attrs;
   attrs.modules["blocks.0"] = inner;
-  attrs.modules["act"] = make_module("tanh", [](std::vector<c10::IValue> args, const IValueKwargs&) {
-    return c10::IValue(args[0].toTensor().tanh());
-  });
+  attrs.modules["act"] =
+      make_module("tanh", [](std::vector<c10::IValue> args, const IValueKwargs&) {
+        return c10::IValue(args[0].toTensor().tanh());
+      });
   GraphModule gm(std::move(g), std::move(attrs));
   at::Tensor x = at::randn({5});
   EXPECT_TRUE(at::allclose(gm(x).toTensor(), (-x * 2).tanh()));
@@ -178,35 +178,47 @@ TEST(GraphModuleErrors, NameTheNodeAndTheProblem) {
     auto g = parse_graph("%w : [#users=1] = get_attr[target=layer.w]\nreturn w");
     GraphModule gm(std::move(g), {});
   };
-  EXPECT_NE(error_of(missing_attr).find("node 'w' (get_attr layer.w): Node w referenced target layer.w"),
-            std::string::npos)
+  EXPECT_NE(
+      error_of(missing_attr).find("node 'w' (get_attr layer.w): Node w referenced target layer.w"),
+      std::string::npos)
       << error_of(missing_attr);
   auto unknown_op = [] {
-    auto g = parse_graph("%x : [#users=1] = placeholder[target=x]\n"
-                         "%y : [#users=1] = call_function[target=aten::relu.nope](args = (%x,), kwargs = {})\nreturn y");
+    auto g = parse_graph(
+        "%x : [#users=1] = placeholder[target=x]\n"
+        "%y : [#users=1] = call_function[target=aten::relu.nope](args = (%x,), kwargs = "
+        "{})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
   std::string msg = error_of(unknown_op);
-  EXPECT_NE(msg.find("node 'y' (call_function aten::relu.nope): no operator 'aten::relu.nope'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node 'y' (call_function aten::relu.nope): no operator 'aten::relu.nope'"),
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("known overloads: aten::relu"), std::string::npos) << msg;
   auto bad_literal = [] {
-    auto g = parse_graph("%x : [#users=1] = placeholder[target=x]\n"
-                         "%y : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %x), kwargs = {alpha: nope})\nreturn y");
+    auto g = parse_graph(
+        "%x : [#users=1] = placeholder[target=x]\n"
+        "%y : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %x), kwargs = "
+        "{alpha: nope})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
   msg = error_of(bad_literal);
-  EXPECT_NE(msg.find("node 'y' (call_function aten::add.Tensor): argument 'alpha' expects Scalar, got 'nope'"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find(
+          "node 'y' (call_function aten::add.Tensor): argument 'alpha' expects Scalar, got 'nope'"),
+      std::string::npos)
       << msg;
   auto bad_kwarg = [] {
-    auto g = parse_graph("%x : [#users=1] = placeholder[target=x]\n"
-                         "%y : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {beta: 1})\nreturn y");
+    auto g = parse_graph(
+        "%x : [#users=1] = placeholder[target=x]\n"
+        "%y : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {beta: "
+        "1})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
   EXPECT_NE(error_of(bad_kwarg).find("aten::relu has no argument named 'beta'"), std::string::npos);
 
-  auto g = parse_graph("%x : [#users=1] = placeholder[target=x]\n"
-                       "%mm : [#users=1] = call_function[target=aten::mm](args = (%x, %x), kwargs = {})\nreturn mm");
+  auto g = parse_graph(
+      "%x : [#users=1] = placeholder[target=x]\n"
+      "%mm : [#users=1] = call_function[target=aten::mm](args = (%x, %x), kwargs = {})\nreturn mm");
   GraphModule gm(std::move(g), {});
   msg = error_of([&] { gm(at::randn({2, 3})); });
   EXPECT_EQ(msg.rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u) << msg;

@@ -85,7 +85,8 @@ TEST(Interpreter, ErrorsNameTheNode) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
-    EXPECT_EQ(std::string(e.what()).rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u)
+    EXPECT_EQ(
+        std::string(e.what()).rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u)
         << e.what();
   }
   Interpreter none(*gm);

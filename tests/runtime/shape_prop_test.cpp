@@ -90,7 +90,9 @@ TEST(ShapeProp, ErrorsNameTheNode) {
     shape_prop(*gm, {at::randn({2, 4, 5, 6})});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("while executing node 'conv' (call_function aten::conv2d)", 0), 0u)
+    EXPECT_EQ(
+        std::string(e.what()).rfind("while executing node 'conv' (call_function aten::conv2d)", 0),
+        0u)
         << e.what();
   }
 }

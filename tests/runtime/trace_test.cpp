@@ -1,13 +1,12 @@
 // symbolic_trace of LibTorch C++ code: graphs, numerics against eager,
 // parameters and buffers, in-place ops and views, wrap, leaf modules,
 // concrete inputs, meta inputs, and every TraceError.
-#include "runtime/tracer.h"
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "ir/error.h"
 #include "runtime/torch_modules.h"
+#include "runtime/tracer.h"
 
 namespace fx {
 namespace {
@@ -24,7 +23,9 @@ struct MyModuleImpl : torch::nn::Module {
 TORCH_MODULE(MyModule);
 
 TracedFn forward_of(MyModule& m) {
-  return [m](std::vector<c10::IValue> in) mutable { return c10::IValue(m->forward(in[0].toTensor())); };
+  return [m](std::vector<c10::IValue> in) mutable {
+    return c10::IValue(m->forward(in[0].toTensor()));
+  };
 }
 
 TEST(Trace, FxDocumentationExample) {
@@ -47,7 +48,8 @@ TEST(Trace, FxDocumentationExample) {
     torch::Tensor x = torch::randn({3, 4});
     EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), m->forward(x)));
   }
-  const TensorMeta* tm = gm->graph().find_nodes(Op::CallFunction, std::string("aten::addmm"))[0]->tensor_meta();
+  const TensorMeta* tm =
+      gm->graph().find_nodes(Op::CallFunction, std::string("aten::addmm"))[0]->tensor_meta();
   ASSERT_NE(tm, nullptr);
   EXPECT_EQ(tm->shape, (std::vector<int64_t>{3, 5}));
 }
@@ -77,7 +79,9 @@ TEST(Trace, SequentialNormsInPlaceViewsAndBuffers) {
   block->train();  // BatchNorm updates its running stats in place
   torch::Tensor mean_before = block->bn->running_mean.clone();
   int64_t batches_before = block->bn->num_batches_tracked.item<int64_t>();
-  auto fn = [block](std::vector<c10::IValue> in) { return c10::IValue(block->forward(in[0].toTensor())); };
+  auto fn = [block](std::vector<c10::IValue> in) {
+    return c10::IValue(block->forward(in[0].toTensor()));
+  };
   auto gm = symbolic_trace(*block, fn, {torch::randn({4, 3, 8})});
   // Tracing did not touch the module's state.
   EXPECT_TRUE(torch::equal(block->bn->running_mean, mean_before));
@@ -125,7 +129,8 @@ TEST(Trace, FreeFunctionsConstantsAndMultipleOutputs) {
   c10::IValue got = (*gm)(x);
   c10::IValue want = fn({x});
   for (int i = 0; i < 2; ++i)
-    EXPECT_TRUE(torch::equal(got.toTupleRef().elements()[i].toTensor(), want.toTupleRef().elements()[i].toTensor()));
+    EXPECT_TRUE(torch::equal(got.toTupleRef().elements()[i].toTensor(),
+                             want.toTupleRef().elements()[i].toTensor()));
 }
 
 TEST(Trace, MetaInputsAndConcreteArguments) {
@@ -135,7 +140,8 @@ TEST(Trace, MetaInputsAndConcreteArguments) {
     return c10::IValue(x.view({x.size(0), -1}).sum(1) * static_cast<double>(k));
   };
   auto gm = symbolic_trace(fn, {torch::empty({2, 3, 4}, torch::kMeta), int64_t{3}});
-  EXPECT_NE(gm->graph().str().find("%x_1 : [#users=0] = placeholder[target=x_1](default=3)"), std::string::npos)
+  EXPECT_NE(gm->graph().str().find("%x_1 : [#users=0] = placeholder[target=x_1](default=3)"),
+            std::string::npos)
       << gm->graph().str();
   torch::Tensor x = torch::randn({2, 3, 4});
   EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), x.view({2, -1}).sum(1) * 3.0));
@@ -214,22 +220,30 @@ std::string trace_error(const TracedFn& fn, std::vector<c10::IValue> inputs) {
 }
 
 TEST(TraceErrors, DataDependentCode) {
-  std::string msg = trace_error([](std::vector<c10::IValue> in) {
-    torch::Tensor s = in[0].toTensor().sum();
-    if (s.item<float>() > 0) return c10::IValue(s);
-    return c10::IValue(-s);
-  }, {torch::randn({3})});
-  EXPECT_NE(msg.find("reads the data of a traced value (node 'sum_1' (call_function aten::sum))"), std::string::npos) << msg;
+  std::string msg = trace_error(
+      [](std::vector<c10::IValue> in) {
+        torch::Tensor s = in[0].toTensor().sum();
+        if (s.item<float>() > 0) return c10::IValue(s);
+        return c10::IValue(-s);
+      },
+      {torch::randn({3})});
+  EXPECT_NE(msg.find("reads the data of a traced value (node 'sum_1' (call_function aten::sum))"),
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("fx::wrap"), std::string::npos);
 
-  msg = trace_error([](std::vector<c10::IValue> in) { return c10::IValue(in[0].toTensor().nonzero()); },
-                    {torch::randn({3})});
-  EXPECT_NE(msg.find("aten::nonzero has an output shape that depends on data"), std::string::npos) << msg;
+  msg = trace_error(
+      [](std::vector<c10::IValue> in) { return c10::IValue(in[0].toTensor().nonzero()); },
+      {torch::randn({3})});
+  EXPECT_NE(msg.find("aten::nonzero has an output shape that depends on data"), std::string::npos)
+      << msg;
 
-  msg = trace_error([](std::vector<c10::IValue> in) {
-    float first = in[0].toTensor().data_ptr<float>()[0];
-    return c10::IValue(in[0].toTensor() * first);
-  }, {torch::randn({3})});
+  msg = trace_error(
+      [](std::vector<c10::IValue> in) {
+        float first = in[0].toTensor().data_ptr<float>()[0];
+        return c10::IValue(in[0].toTensor() * first);
+      },
+      {torch::randn({3})});
   EXPECT_NE(msg.find("read a tensor's data directly"), std::string::npos) << msg;
 }
 
@@ -249,9 +263,11 @@ TEST(Trace, RetracingAGraphModule) {
                               {torch::randn({3, 4})});
   std::string a = gm->graph().str(), b = again->graph().str();
   // Attribute names differ (constants in the second trace), the operators do not.
-  EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction).size(), again->graph().find_nodes(Op::CallFunction).size());
+  EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction).size(),
+            again->graph().find_nodes(Op::CallFunction).size());
   for (size_t i = 0; i < gm->graph().find_nodes(Op::CallFunction).size(); ++i)
-    EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction)[i]->target(), again->graph().find_nodes(Op::CallFunction)[i]->target());
+    EXPECT_EQ(gm->graph().find_nodes(Op::CallFunction)[i]->target(),
+              again->graph().find_nodes(Op::CallFunction)[i]->target());
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({3, 4});
   EXPECT_TRUE(torch::allclose((*again)(x).toTensor(), m->forward(x)));
