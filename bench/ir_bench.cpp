@@ -1,7 +1,8 @@
 // IR speed on large graphs. Cases, each on a graph of N nodes (N = 1,000 and
 // 10,000): build, print (Graph::str), lint, eliminate_dead_code (nothing dead,
 // and half the graph dead), clone (graph copy), parse (text back to a graph),
-// and naming N nodes with the same target. torch.fx 1.13 on a machine like
+// naming N nodes with the same target, and replace_pattern of a 2-node
+// pattern with N / 2 matches. torch.fx 1.13 on a machine like
 // this one takes about 20 ms to print, 15 ms to lint and 15 ms to eliminate
 // dead code at N = 10,000 (issue #2); the `fx113_ms` counter carries that
 // reference where one exists.
@@ -12,6 +13,7 @@
 
 #include "ir/graph.h"
 #include "ir/parser.h"
+#include "ir/subgraph_rewriter.h"
 
 namespace {
 
@@ -115,6 +117,38 @@ void BM_SameNameNodes(benchmark::State& state) {
   set_reference(state, 0);
 }
 
+// replace_pattern of neg -> relu (a 2-node pattern) by one fused op on an
+// alternating chain of N nodes: N / 2 disjoint matches.
+void BM_ReplacePattern(benchmark::State& state) {
+  auto pattern = fx::parse_graph(R"(graph():
+    %a : [#users=1] = placeholder[target=a]
+    %neg : [#users=1] = call_function[target=aten::neg](args = (%a,), kwargs = {})
+    %relu : [#users=1] = call_function[target=aten::relu](args = (%neg,), kwargs = {})
+    return relu)");
+  auto replacement = fx::parse_graph(R"(graph():
+    %a : [#users=1] = placeholder[target=a]
+    %fused : [#users=1] = call_function[target=my_ops::neg_relu](args = (%a,), kwargs = {})
+    return fused)");
+  size_t matches = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto g = std::make_unique<fx::Graph>();
+    fx::Node* v = g->placeholder("x");
+    for (int64_t i = 0; i < state.range(0); ++i)
+      v = g->call_function(i % 2 ? "aten::relu" : "aten::neg", {v});
+    g->output(v);
+    state.ResumeTiming();
+    matches = fx::replace_pattern(*g, *pattern, *replacement).size();
+    state.PauseTiming();
+    g.reset();
+    state.ResumeTiming();
+  }
+  if (matches != static_cast<size_t>(state.range(0) / 2))
+    state.SkipWithError("wrong number of matches");
+  state.counters["matches"] = static_cast<double>(matches);
+  set_reference(state, 0);
+}
+
 #define FX_SIZES ->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)
 BENCHMARK(BM_Build) FX_SIZES;
 BENCHMARK(BM_Print) FX_SIZES;
@@ -124,6 +158,7 @@ BENCHMARK(BM_DeadCodeHalfDead) FX_SIZES;
 BENCHMARK(BM_Clone) FX_SIZES;
 BENCHMARK(BM_Parse) FX_SIZES;
 BENCHMARK(BM_SameNameNodes) FX_SIZES;
+BENCHMARK(BM_ReplacePattern) FX_SIZES;
 
 }  // namespace
 
