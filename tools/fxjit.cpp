@@ -1,44 +1,289 @@
-// fxjit: the fx command-line tool. `demo` builds torch.fx's documentation
-// example by hand and walks through printing, editing, linting, DOT output,
-// running it as a GraphModule and its generated C++; `graph`, `lint` and `dot` read a graph in
-// the printed form from a file (or `-` for stdin). Later milestones add
-// tracing, running, fusing and benchmarking.
+// fxjit: the fx command-line tool. Subcommands look at, run, time and convert
+// a MODEL: a built-in example (fx-example, mlp), a file written by fx::save,
+// or a TorchScript file. `demo` is the README's first command: torch.fx's
+// documentation example built by hand, edited, printed, run and checked
+// against eager LibTorch. Errors are one line on stderr and a non-zero exit:
+// 2 for bad usage, 1 for everything else.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
+#include "ir/dtype_names.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
+#include "runtime/interpreter.h"
+#include "runtime/serialize.h"
 #include "runtime/shape_prop.h"
+#include "tools/fxjit_models.h"
 
 namespace {
 
-const char* kUsage = R"(usage: fxjit <command> [args]
+const char* kUsage = R"(usage: fxjit <command> [options]
 
 commands:
-  demo          build torch.fx's documentation example by hand, edit it, print it
-  graph FILE    parse a graph in fx's printed form and print it back
-  lint FILE     parse a graph and check it (topological order, output placement)
-  dot FILE      parse a graph and print Graphviz source (render with `dot -Tpng`)
+  demo                      torch.fx's documentation example, built, edited, run and printed
+  graph MODEL               print the graph in torch.fx's format
+  code MODEL                print the generated C++ source of forward
+  dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
+  run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--compare-eager]
+                            run on random inputs; print output shapes and a checksum
+  bench MODEL [--input ...] [--iters N] [--json FILE]
+                            time eager, the Interpreter and the compiled Program
+  save MODEL -o FILE        write the model as an fx GraphModule file
+  parse FILE                read a graph in the printed form, lint it, print it back
 
-FILE may be `-` for standard input. `fxjit <command> --help` describes a command.
+MODEL is a built-in example (fx-example, mlp), a file written by fx::save or
+`fxjit save`, or a TorchScript file. SHAPE is like 3x4 or 2,3,224,224; DTYPE is
+a torch dtype name (float32, float16, bfloat16, int64, ...). `fxjit <command> --help`
+describes one command.
 )";
 
-std::string read_input(const std::string& path) {
-  if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), {});
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Command-line options after the subcommand: positional words and --flags.
+struct Options {
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> values;
+  bool has(const std::string& key) const { return values.count(key) != 0; }
+  std::string get(const std::string& key, const std::string& fallback = "") const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : it->second;
   }
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open '" + path + "'");
+  std::vector<std::string> all(const std::string& key) const {
+    std::vector<std::string> out;
+    auto range = values.equal_range(key);
+    for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+    return out;
+  }
+};
+
+Options parse_options(int argc, char** argv, int first, const std::vector<std::string>& with_value,
+                      const std::vector<std::string>& flags) {
+  Options o;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("-", 0) == 0 && a != "-") {
+      if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+        o.values.emplace(a, "");
+      } else if (std::find(with_value.begin(), with_value.end(), a) != with_value.end()) {
+        if (i + 1 >= argc) throw UsageError(a + " needs a value");
+        o.values.emplace(a, argv[++i]);
+      } else {
+        throw UsageError("unknown option " + a);
+      }
+    } else {
+      o.positional.push_back(a);
+    }
+  }
+  return o;
+}
+
+std::string model_arg(const Options& o) {
+  if (o.positional.size() != 1) throw UsageError("expected exactly one MODEL");
+  return o.positional[0];
+}
+
+at::Tensor random_input(const std::string& spec) {
+  std::string shape = spec, dtype = "float32";
+  size_t colon = spec.find(':');
+  if (colon != std::string::npos) {
+    shape = spec.substr(0, colon);
+    dtype = spec.substr(colon + 1);
+  }
+  std::vector<int64_t> sizes;
+  std::string dim;
+  for (char c : shape + "x") {
+    if (c == 'x' || c == ',') {
+      if (dim.empty()) throw UsageError("bad shape '" + shape + "': expected sizes like 3x4");
+      try {
+        sizes.push_back(std::stoll(dim));
+      } catch (const std::exception&) {
+        throw UsageError("bad size '" + dim + "' in shape '" + shape + "'");
+      }
+      if (sizes.back() < 0) throw UsageError("negative size in shape '" + shape + "'");
+      dim.clear();
+    } else {
+      dim += c;
+    }
+  }
+  auto st = fx::dtype_from_name(dtype);
+  if (!st) throw UsageError("unknown dtype '" + dtype + "'");
+  if (at::isFloatingType(*st)) return at::randn(sizes, at::TensorOptions().dtype(*st));
+  if (*st == at::kBool) return at::randint(0, 2, sizes).to(at::kBool);
+  return at::randint(-100, 100, sizes, at::TensorOptions().dtype(*st));
+}
+
+std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedModel& m) {
+  if (o.has("--seed")) at::manual_seed(std::stoll(o.get("--seed")));
+  std::vector<c10::IValue> inputs;
+  for (const std::string& spec : o.all("--input")) inputs.push_back(random_input(spec));
+  if (inputs.empty()) {
+    for (const auto& v : m.default_inputs) {
+      if (!v.isTensor()) {
+        inputs.push_back(v);
+        continue;
+      }
+      const at::Tensor& t = v.toTensor();
+      inputs.push_back(at::isFloatingType(t.scalar_type()) ? at::randn(t.sizes(), t.options())
+                                                           : t.clone());
+    }
+  }
+  if (inputs.empty()) throw UsageError("this model needs --input SHAPE[:DTYPE] for each input");
+  return inputs;
+}
+
+void collect_tensors(const c10::IValue& v, std::vector<at::Tensor>* out) {
+  if (v.isTensor()) {
+    out->push_back(v.toTensor());
+  } else if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) collect_tensors(e, out);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) collect_tensors(e, out);
+  }
+}
+
+std::string shape_of(const at::Tensor& t) {
   std::ostringstream os;
-  os << in.rdbuf();
+  os << fx::dtype_name(t.scalar_type()) << t.sizes();
   return os.str();
+}
+
+double max_abs_diff(const c10::IValue& a, const c10::IValue& b) {
+  std::vector<at::Tensor> ta, tb;
+  collect_tensors(a, &ta);
+  collect_tensors(b, &tb);
+  if (ta.size() != tb.size())
+    throw fx::Error(fx::ErrorKind::kRuntime, "the two runs returned different numbers of tensors");
+  double worst = 0;
+  for (size_t i = 0; i < ta.size(); ++i) {
+    if (ta[i].sizes() != tb[i].sizes())
+      throw fx::Error(fx::ErrorKind::kRuntime, "output " + std::to_string(i) + " has shape " +
+                                                   shape_of(ta[i]) + " in one run and " +
+                                                   shape_of(tb[i]) + " in the other");
+    if (ta[i].numel() == 0) continue;
+    worst =
+        std::max(worst, (ta[i].to(at::kDouble) - tb[i].to(at::kDouble)).abs().max().item<double>());
+  }
+  return worst;
+}
+
+int cmd_run(const Options& o) {
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  c10::IValue out = m.gm->forward(inputs);
+  std::vector<at::Tensor> tensors;
+  collect_tensors(out, &tensors);
+  std::cout << m.description << "\n";
+  for (size_t i = 0; i < tensors.size(); ++i)
+    std::cout << "output " << i << ": " << shape_of(tensors[i]) << "  checksum "
+              << (tensors[i].numel() ? tensors[i].to(at::kDouble).sum().item<double>() : 0.0)
+              << "\n";
+  if (o.has("--compare-eager")) {
+    c10::IValue reference;
+    std::string against;
+    if (m.eager) {
+      reference = m.eager(inputs);
+      against = "the model's own eager forward";
+    } else {
+      fx::Interpreter interp(*m.gm);
+      reference = interp.run(inputs);
+      against = "the Interpreter (node by node)";
+    }
+    std::cout << "max |fx - eager| = " << max_abs_diff(out, reference) << " (against " << against
+              << ")\n";
+  }
+  return 0;
+}
+
+double median_ms(const std::function<void()>& fn, int iters) {
+  for (int i = 0; i < 3; ++i) fn();
+  std::vector<double> times;
+  for (int i = 0; i < iters; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    fn();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+int cmd_bench(const Options& o) {
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  int iters = std::stoi(o.get("--iters", "30"));
+  if (iters < 1) throw UsageError("--iters must be at least 1");
+  std::vector<std::pair<std::string, double>> rows;
+  if (m.eager) rows.emplace_back("eager", median_ms([&] { m.eager(inputs); }, iters));
+  rows.emplace_back("interpreter", median_ms([&] { fx::Interpreter(*m.gm).run(inputs); }, iters));
+  rows.emplace_back("program", median_ms([&] { m.gm->forward(inputs); }, iters));
+  double base = rows.front().second;
+  std::cout << m.description << "\n"
+            << "median of " << iters << " runs after 3 warm-ups\n";
+  std::printf("%-12s %12s %10s\n", "variant", "median ms", "vs first");
+  for (const auto& [name, ms] : rows)
+    std::printf("%-12s %12.4f %9.2fx\n", name.c_str(), ms, base / ms);
+  if (o.has("--json")) {
+    nlohmann::json j;
+    j["model"] = m.description;
+    j["iters"] = iters;
+    for (const auto& [name, ms] : rows) j["median_ms"][name] = ms;
+    std::ofstream out(o.get("--json"));
+    if (!out) throw fx::Error(fx::ErrorKind::kRuntime, "cannot write '" + o.get("--json") + "'");
+    out << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+int cmd_dot(const Options& o) {
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  std::string dot = m.gm->graph().to_dot(m.gm->class_name());
+  if (!o.has("--png")) {
+    std::cout << dot;
+    return 0;
+  }
+  std::string cmd = "dot -Tpng -o '" + o.get("--png") + "' 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "w");
+  if (pipe == nullptr) throw fx::Error(fx::ErrorKind::kRuntime, "cannot run Graphviz `dot`");
+  std::fwrite(dot.data(), 1, dot.size(), pipe);
+  int rc = pclose(pipe);
+  if (rc != 0)
+    throw fx::Error(fx::ErrorKind::kRuntime,
+                    "Graphviz `dot` failed (is it installed? apt-get install graphviz)");
+  std::cout << "wrote " << o.get("--png") << "\n";
+  return 0;
+}
+
+int cmd_parse(const Options& o) {
+  if (o.positional.size() != 1) throw UsageError("expected exactly one FILE");
+  const std::string& path = o.positional[0];
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(path);
+    if (!in) throw fx::Error(fx::ErrorKind::kRuntime, "cannot open '" + path + "'");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto g = fx::parse_graph(text);
+  g->lint();
+  std::cout << *g << "\n";
+  return 0;
 }
 
 int demo() {
@@ -68,11 +313,10 @@ int demo() {
   g.lint();
   std::cout << "# after replacing clamp with sigmoid and eliminating dead code\n" << g << "\n\n";
 
-  // The printed form reads back into an identical graph.
   auto parsed = fx::parse_graph(g.str());
   std::cout << "# parsed back from text: " << (parsed->str() == g.str() ? "identical" : "DIFFERENT")
             << " (" << parsed->size() << " nodes)\n\n";
-  std::cout << "# Graphviz source (fxjit dot FILE | dot -Tpng -o graph.png)\n"
+  std::cout << "# Graphviz source (fxjit dot MODEL | dot -Tpng -o graph.png)\n"
             << g.to_dot("MyModule") << "\n";
 
   // Run it: a GraphModule holds the graph and the tensors its get_attr nodes name.
@@ -96,52 +340,111 @@ int demo() {
   for (const fx::Node* n : gm.graph().nodes())
     if (const fx::TensorMeta* m = n->tensor_meta())
       std::cout << " " << n->name() << "=" << m->str();
-  std::cout << "\n";
+  std::cout << "\n\n";
+
+  // The same module traced from C++ torch::nn code, and timed.
+  fx::tool::LoadedModel mlp = fx::tool::load_model("mlp");
+  std::cout << "# " << mlp.description << ", traced with fx::symbolic_trace\n"
+            << mlp.gm->graph() << "\n";
+  std::vector<c10::IValue> in = mlp.default_inputs;
+  std::cout << "# max |fx - eager| = " << max_abs_diff(mlp.gm->forward(in), mlp.eager(in)) << "\n";
+  double eager_ms = median_ms([&] { mlp.eager(in); }, 20);
+  double fx_ms = median_ms([&] { mlp.gm->forward(in); }, 20);
+  std::printf("# median of 20 runs: eager %.3f ms, fx GraphModule %.3f ms\n", eager_ms, fx_ms);
   return 0;
+}
+
+const std::map<std::string, std::string>& command_help() {
+  static const std::map<std::string, std::string> help = {
+      {"demo",
+       "usage: fxjit demo\n\nbuilds torch.fx's documentation example with the Graph API, edits it, "
+       "prints it as text\nand Graphviz source, runs it against eager LibTorch, prints its "
+       "generated C++, then traces\nthe built-in MLP block from C++ and times it against eager\n"},
+      {"graph", "usage: fxjit graph MODEL\n\nprints MODEL's graph in torch.fx's format\n"},
+      {"code", "usage: fxjit code MODEL\n\nprints the C++ source generated for MODEL's forward\n"},
+      {"dot",
+       "usage: fxjit dot MODEL [--png FILE]\n\nprints Graphviz source for MODEL's graph, or "
+       "renders it to FILE with Graphviz `dot`\n"},
+      {"run",
+       "usage: fxjit run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--compare-eager]\n\nruns "
+       "MODEL on random inputs (the model's defaults without --input) and prints each\noutput's "
+       "dtype, shape and sum; --compare-eager also prints the largest difference from\nthe model's "
+       "eager forward (or from the Interpreter for saved GraphModules)\n"},
+      {"bench",
+       "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--iters N] [--json FILE]\n\ntimes the "
+       "model's eager forward (when it has one), fx's Interpreter and fx's compiled\nProgram: "
+       "median of N runs (default 30) after 3 warm-ups; --json writes the figures\n"},
+      {"save",
+       "usage: fxjit save MODEL -o FILE\n\nwrites MODEL as an fx GraphModule file (fx::save), "
+       "loadable by fx::load and fxjit\n"},
+      {"parse",
+       "usage: fxjit parse FILE\n\nreads a graph in fx's printed form (FILE - is stdin), lints it "
+       "and prints it back\n"},
+  };
+  return help;
+}
+
+int dispatch(const std::string& cmd, int argc, char** argv) {
+  if (cmd == "demo") {
+    parse_options(argc, argv, 2, {}, {});
+    return demo();
+  }
+  if (cmd == "graph" || cmd == "code") {
+    Options o = parse_options(argc, argv, 2, {}, {});
+    fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+    if (cmd == "graph") std::cout << m.gm->graph() << "\n";
+    if (cmd == "code") std::cout << m.gm->code();
+    return 0;
+  }
+  if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
+  if (cmd == "run")
+    return cmd_run(parse_options(argc, argv, 2, {"--input", "--seed"}, {"--compare-eager"}));
+  if (cmd == "bench")
+    return cmd_bench(parse_options(argc, argv, 2, {"--input", "--seed", "--iters", "--json"}, {}));
+  if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));
+  if (cmd == "save") {
+    Options o = parse_options(argc, argv, 2, {"-o"}, {});
+    if (!o.has("-o")) throw UsageError("save needs -o FILE");
+    fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+    fx::save(*m.gm, o.get("-o"));
+    std::cout << "wrote " << o.get("-o") << " (" << m.gm->graph().size() << " nodes)\n";
+    return 0;
+  }
+  throw UsageError("unknown command '" + cmd + "'");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << kUsage;
-    return argc < 2 ? 1 : 0;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
   }
   std::string cmd = argv[1];
-  bool help = argc > 2 && (std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h");
-  try {
-    if (cmd == "demo") {
-      if (help) {
-        std::cout << "usage: fxjit demo\n\nbuilds torch.fx's documentation example with the Graph "
-                     "API, edits it, prints it as text and Graphviz source, runs it as a "
-                     "GraphModule against eager LibTorch and prints its generated C++\n";
-        return 0;
-      }
-      return demo();
-    }
-    if (cmd == "graph" || cmd == "lint" || cmd == "dot") {
-      if (help || argc != 3) {
-        std::cout << "usage: fxjit " << cmd << " FILE\n\nreads a graph in fx's printed form "
-                  << "(`graph():` followed by one node per line; FILE `-` is stdin) and "
-                  << (cmd == "graph"  ? "prints it back"
-                      : cmd == "lint" ? "checks it"
-                                      : "prints Graphviz source for it")
-                  << "\n";
-        return help ? 0 : 2;
-      }
-      auto g = fx::parse_graph(read_input(argv[2]));
-      if (cmd == "graph") std::cout << *g << "\n";
-      if (cmd == "lint") {
-        g->lint();
-        std::cout << "ok: " << g->size() << " nodes\n";
-      }
-      if (cmd == "dot") std::cout << g->to_dot();
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      auto it = command_help().find(cmd);
+      if (it == command_help().end()) break;
+      std::cout << it->second;
       return 0;
     }
-    std::cerr << "fxjit: unknown command '" << cmd << "'\n" << kUsage;
+  }
+  try {
+    return dispatch(cmd, argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "fxjit " << cmd << ": " << e.what() << " (see fxjit " << cmd << " --help)\n";
     return 2;
   } catch (const fx::Error& e) {
-    std::cerr << "fxjit: " << fx::error_kind_name(e.kind()) << " error: " << e.what() << "\n";
+    std::string msg = e.what();
+    std::cerr << "fxjit: " << fx::error_kind_name(e.kind()) << " error: " << msg << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "fxjit: " << e.what_without_backtrace() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "fxjit: " << e.what() << "\n";

@@ -1,0 +1,135 @@
+// The fxjit command line: each subcommand on a small model, its output and
+// exit code, and clear one-line errors for bad arguments and files.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result fxjit(const std::string& args) {
+  std::string cmd = std::string(FX_FXJIT) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (pipe && fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  int status = pipe ? pclose(pipe) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("fxjit_test_" + std::to_string(getpid()) + "_" + name))
+      .string();
+}
+
+TEST(Fxjit, HelpAndUsage) {
+  Result r = fxjit("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: fxjit <command>"), std::string::npos);
+  for (const char* cmd : {"demo", "graph", "code", "dot", "run", "bench", "save", "parse"}) {
+    Result h = fxjit(std::string(cmd) + " --help");
+    EXPECT_EQ(h.code, 0) << cmd;
+    EXPECT_NE(h.out.find(std::string("usage: fxjit ") + cmd), std::string::npos) << h.out;
+  }
+  EXPECT_EQ(fxjit("").code, 2);
+  r = fxjit("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown command 'frobnicate'"), std::string::npos);
+}
+
+TEST(Fxjit, GraphCodeAndDotOfABuiltIn) {
+  Result r = fxjit("graph fx-example");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("%addmm : [#users=1] = call_function[target=aten::addmm]"),
+            std::string::npos)
+      << r.out;
+  r = fxjit("code fx-example");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("at::_ops::addmm::call("), std::string::npos) << r.out;
+  r = fxjit("dot fx-example");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("digraph \"FxExampleImpl\" {", 0), 0u) << r.out;
+}
+
+TEST(Fxjit, RunCompareAndBench) {
+  Result r = fxjit("run fx-example --input 3x4 --seed 1 --compare-eager");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("output 0: float32[3, 5]  checksum"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max |fx - eager| = 0 "), std::string::npos) << r.out;
+  std::string json = temp_path("bench.json");
+  r = fxjit("bench fx-example --iters 3 --json " + json);
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* row : {"eager", "interpreter", "program"})
+    EXPECT_NE(r.out.find(row), std::string::npos);
+  std::ifstream in(json);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("\"median_ms\""), std::string::npos);
+  std::filesystem::remove(json);
+}
+
+TEST(Fxjit, SaveThenLoadTheFile) {
+  std::string file = temp_path("model.fxgm");
+  Result r = fxjit("save fx-example -o " + file);
+  EXPECT_EQ(r.code, 0) << r.out;
+  Result g = fxjit("graph " + file);
+  EXPECT_EQ(g.code, 0) << g.out;
+  EXPECT_NE(g.out.find("aten::addmm"), std::string::npos);
+  r = fxjit("run " + file + " --input 3x4 --compare-eager");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("against the Interpreter"), std::string::npos);
+  std::filesystem::remove(file);
+}
+
+TEST(Fxjit, ParseGraphText) {
+  std::string file = temp_path("g.txt");
+  std::ofstream(file)
+      << "graph():\n    %x : [#users=1] = placeholder[target=x]\n"
+         "    %relu : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {})\n"
+         "    return relu\n";
+  Result r = fxjit("parse " + file);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("return relu"), std::string::npos);
+  std::ofstream(file)
+      << "%y : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {})\n";
+  r = fxjit("parse " + file);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("fxjit: parse error: line 1: 'x' is used before it is defined"),
+            std::string::npos)
+      << r.out;
+  std::filesystem::remove(file);
+}
+
+TEST(Fxjit, ClearErrors) {
+  Result r = fxjit("graph /nonexistent/model.pt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("cannot open '/nonexistent/model.pt'"), std::string::npos) << r.out;
+  std::string junk = temp_path("junk.bin");
+  std::ofstream(junk) << "not a model";
+  r = fxjit("run " + junk);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("is neither a built-in model"), std::string::npos) << r.out;
+  std::filesystem::remove(junk);
+  r = fxjit("run fx-example --input 3xq");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("bad size 'q'"), std::string::npos) << r.out;
+  r = fxjit("run fx-example --input 3x5");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("while executing node"), std::string::npos) << r.out;
+  r = fxjit("run fx-example --bogus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown option --bogus"), std::string::npos);
+  r = fxjit("save fx-example");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("save needs -o FILE"), std::string::npos);
+}
+
+}  // namespace

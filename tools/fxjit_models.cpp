@@ -1,0 +1,108 @@
+#include "tools/fxjit_models.h"
+
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "ir/error.h"
+#include "runtime/serialize.h"
+#include "runtime/tracer.h"
+
+#if __has_include("runtime/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
+#include <torch/script.h>
+
+#include "runtime/torchscript_import.h"
+#endif
+
+namespace fx::tool {
+
+namespace {
+
+// torch.fx's documentation example.
+struct FxExampleImpl : torch::nn::Module {
+  FxExampleImpl()
+      : param(register_parameter("param", torch::rand({3, 4}))),
+        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
+  torch::Tensor forward(const torch::Tensor& x) { return linear(x + param).clamp(0.0, 1.0); }
+  torch::Tensor param;
+  torch::nn::Linear linear;
+};
+
+// An elementwise-heavy transformer MLP block: LayerNorm, Linear, GELU, Linear, residual.
+struct MlpBlockImpl : torch::nn::Module {
+  explicit MlpBlockImpl(int64_t dim = 256, int64_t hidden = 1024)
+      : norm(register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})))),
+        fc1(register_module("fc1", torch::nn::Linear(dim, hidden))),
+        fc2(register_module("fc2", torch::nn::Linear(hidden, dim))) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor h = torch::gelu(fc1(norm(x)), "tanh");
+    return x + fc2(h) * 0.5;
+  }
+  torch::nn::LayerNorm norm;
+  torch::nn::Linear fc1, fc2;
+};
+
+template <typename M>
+LoadedModel traced(std::shared_ptr<M> module, std::vector<c10::IValue> inputs,
+                   const std::string& description) {
+  module->eval();
+  auto fn = [module](std::vector<c10::IValue> in) {
+    torch::NoGradGuard no_grad;
+    return c10::IValue(module->forward(in.at(0).toTensor()));
+  };
+  LoadedModel m;
+  m.gm = symbolic_trace(*module, fn, inputs);
+  m.description = description;
+  m.eager = fn;
+  m.default_inputs = std::move(inputs);
+  return m;
+}
+
+std::string read_prefix(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kRuntime, "cannot open '" + path + "'");
+  std::string prefix(n, '\0');
+  in.read(prefix.data(), static_cast<std::streamsize>(n));
+  prefix.resize(static_cast<size_t>(in.gcount()));
+  return prefix;
+}
+
+}  // namespace
+
+std::vector<std::string> builtin_models() { return {"fx-example", "mlp"}; }
+
+LoadedModel load_model(const std::string& spec) {
+  if (spec == "fx-example")
+    return traced(std::make_shared<FxExampleImpl>(), {torch::randn({3, 4})},
+                  "built-in: torch.fx's documentation example (Parameter, Linear, clamp)");
+  if (spec == "mlp")
+    return traced(std::make_shared<MlpBlockImpl>(), {torch::randn({64, 256})},
+                  "built-in: MLP block (LayerNorm, Linear 256->1024, GELU, Linear, residual)");
+  std::string prefix = read_prefix(spec, 4);
+  if (prefix == "FXGM") {
+    LoadedModel m;
+    m.gm = load(spec);
+    m.description = "saved GraphModule " + spec;
+    return m;
+  }
+  if (prefix.rfind("PK", 0) == 0) {
+#if __has_include("runtime/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
+    LoadedModel m;
+    m.gm = load_torchscript(spec);
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(spec));
+    module->eval();
+    m.eager = [module](std::vector<c10::IValue> in) { return module->forward(std::move(in)); };
+    m.description = "TorchScript " + spec;
+    return m;
+#else
+    throw Error(ErrorKind::kRuntime,
+                "'" + spec + "' is a TorchScript file, but this build has no TorchScript import");
+#endif
+  }
+  std::string names;
+  for (const auto& n : builtin_models()) names += (names.empty() ? "" : ", ") + n;
+  throw Error(ErrorKind::kRuntime, "'" + spec + "' is neither a built-in model (" + names +
+                                       "), an fx::save file nor a TorchScript file");
+}
+
+}  // namespace fx::tool

@@ -1,0 +1,35 @@
+// Models fxjit can load by name or from a file: built-in examples (traced
+// from C++ torch::nn modules), saved GraphModules (fx::save files) and
+// TorchScript files. Kept apart from the command-line code so tests and other
+// tools can load models the same way.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/ivalue.h>
+
+#include "runtime/graph_module.h"
+
+namespace fx::tool {
+
+struct LoadedModel {
+  std::unique_ptr<GraphModule> gm;
+  std::string description;
+  // The model's own eager implementation, when there is one (the torch::nn
+  // module a built-in was traced from, or the TorchScript module).
+  std::function<c10::IValue(std::vector<c10::IValue>)> eager;
+  // Inputs to use when the user gives none.
+  std::vector<c10::IValue> default_inputs;
+};
+
+// The built-in model names, for --help.
+std::vector<std::string> builtin_models();
+
+// A built-in name, an fx::save file, or a TorchScript file. Throws fx::Error
+// with a clear message for anything else.
+LoadedModel load_model(const std::string& spec);
+
+}  // namespace fx::tool
