@@ -28,7 +28,8 @@ struct ImportOptions {
 // Imports module's forward. The mapping, node by node:
 //   graph inputs (but `self`)        -> placeholder, named after the input (`x`)
 //   prim::GetAttr of a tensor        -> get_attr with the qualified name
-//                                       (`layer1.0.bn1.running_mean`, node `layer1_0_bn1_running_mean`)
+//                                       (`layer1.0.bn1.running_mean`, node
+//                                       `layer1_0_bn1_running_mean`)
 //   prim::GetAttr of anything else   -> a literal (ints, floats, bools, strings, None, lists)
 //   prim::CallMethod forward on a    -> call_module with the qualified path (`layer1.0`); the
 //     child module                      submodule is that child imported the same way (one
@@ -37,7 +38,8 @@ struct ImportOptions {
 //   dispatcher operators             -> call_function `ns::name.overload`; arguments equal to
 //                                       their schema default are left out, keyword-only
 //                                       arguments become kwargs
-//   TorchScript-only operators       -> call_function of a registered function `jit.ns.name.overload`
+//   TorchScript-only operators       -> call_function of a registered function
+//   `jit.ns.name.overload`
 //     (aten::dim, aten::len, ...)       that runs the TorchScript operator (fx::register_function)
 //   prim::Constant                   -> literal arguments (ints become dtypes, layouts and memory
 //                                       formats where the schema says so)
@@ -48,6 +50,9 @@ struct ImportOptions {
 //   prim::If on a known condition    -> the taken branch; prim::Loop with a known trip count and
 //                                       condition -> unrolled
 //   `if cond: raise ...` on data     -> a runtime check (aten::_assert_scalar) and the other branch
+//   `a and b`, `x if c else y` on    -> both branches and a `jit.if_else` node
+//     scalars known only at run time
+//   prim::NumToTensor then aten::Int -> the number itself (traced `x.view(x.size(0), -1)`)
 // The result is specialised to the module's state at import time (e.g. eval
 // vs training mode); parameters and buffers are shared with module, not
 // copied.
@@ -57,6 +62,14 @@ struct ImportOptions {
 // implementation.
 std::unique_ptr<GraphModule> import_torchscript(const torch::jit::Module& module,
                                                 ImportOptions options = {});
+
+// The functions import_torchscript registers with fx::register_function for
+// TorchScript-only operators (`jit.aten.dim`, `jit.prim.NumToTensor.Scalar`)
+// and for scalar logic (`jit.if_else`) exist in a process once an import
+// has made them. A process that runs such a graph without importing it (one
+// loaded from a file, say) registers each target with this first. Returns
+// false when target names no such function. Thread-safe.
+bool register_torchscript_function(const std::string& target);
 
 // torch::jit::load(path) followed by import_torchscript. A file that cannot
 // be loaded is an fx::TraceError naming the path.
