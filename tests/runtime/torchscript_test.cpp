@@ -5,6 +5,7 @@
 // The models are written in set-up by make_torchscript_models.py (next to
 // this file) with the project's Python; without it the tests are skipped.
 #include "runtime/torchscript_import.h"
+#include "runtime/tracer.h"
 
 #include <unistd.h>
 
@@ -460,6 +461,27 @@ TEST_F(TorchScript, ResNet18) {
 
 TEST_F(TorchScript, MobileNetV2) {
   check_torchvision(model("mobilenet_v2_script"), {"features", "classifier"});
+}
+
+// An imported model re-traced with fx::symbolic_trace: its nested GraphModules
+// call operators through the dispatcher, so the trace flattens them into one
+// graph of ATen operators that still computes the same thing.
+TEST_F(TorchScript, ImportedModelsRetraceFlat) {
+  for (const char* name : {"resnet18_script", "mobilenet_v2_script"}) {
+    SCOPED_TRACE(name);
+    torch::jit::Module ts = torch::jit::load(model(name));
+    ts.eval();
+    std::shared_ptr<GraphModule> imported = import_torchscript(ts);
+    auto retraced = symbolic_trace(
+        [imported](std::vector<c10::IValue> in) { return imported->forward(std::move(in)); },
+        {torch::empty({1, 3, 64, 64}, torch::kMeta)});
+    EXPECT_TRUE(retraced->graph().find_nodes(Op::CallModule).empty());
+    EXPECT_GT(retraced->graph().find_nodes(Op::CallFunction).size(), 50u);
+    torch::NoGradGuard no_grad;
+    torch::Tensor x = torch::randn({1, 3, 64, 64});
+    torch::Tensor expected = ts.forward({x}).toTensor();
+    EXPECT_TRUE(torch::allclose((*retraced)(x).toTensor(), expected, 1e-4, 1e-4));
+  }
 }
 
 }  // namespace
