@@ -70,6 +70,13 @@ class LineParser {
   }
 
   Argument sequence(char close, Style style, bool is_tuple) {
+    // Nesting is bounded so that hostile input cannot exhaust the stack.
+    if (++depth_ > kMaxNesting)
+      fail("lists and tuples nest deeper than " + std::to_string(kMaxNesting) + " levels");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     std::vector<Argument> items;
     skip_spaces();
     if (accept(std::string_view(&close, 1))) {
@@ -226,6 +233,8 @@ class LineParser {
   // On the return line a bare name must be a node: a typo would otherwise
   // silently return a string.
   bool in_return_ = false;
+  static constexpr int kMaxNesting = 200;
+  int depth_ = 0;
   std::string_view s_;
   size_t pos_ = 0;
   int line_no_;

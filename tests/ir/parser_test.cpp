@@ -94,5 +94,18 @@ TEST(Parser, ErrorsNameTheLineAndTheProblem) {
       "unknown torch constant 'torch.nonsense'");
 }
 
+TEST(Parser, DeepNestingIsAnErrorNotACrash) {
+  std::string deep =
+      "%x : [#users=1] = placeholder[target=x]\n%y : [#users=1] = call_function[target=f](args = "
+      "(" +
+      std::string(100000, '[') + "%x" + std::string(100000, ']') + ",), kwargs = {})\n";
+  expect_parse_error(deep, "nest deeper than 200 levels");
+  std::string ok =
+      "%x : [#users=1] = placeholder[target=x]\n%y : [#users=0] = call_function[target=f](args = "
+      "(" +
+      std::string(50, '[') + "%x" + std::string(50, ']') + ",), kwargs = {})";
+  EXPECT_EQ(parse_graph(ok)->size(), 2u);
+}
+
 }  // namespace
 }  // namespace fx
