@@ -1,0 +1,262 @@
+// See jit/cpu_compiler.h and Note [Kernel disk cache].
+#include "jit/cpu_compiler.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include <sys/wait.h>
+
+#include "ir/error.h"
+
+namespace fx::jit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::mutex g_mutex;
+std::unordered_map<std::string, std::shared_future<std::shared_ptr<const CpuKernel>>> g_cache;
+std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
+std::atomic<int64_t> g_counter{0};
+
+const std::string& cpu_features() {
+  static const std::string flags = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("flags", 0) == 0) return line;
+    return std::string();
+  }();
+  return flags;
+}
+
+bool read_file(const fs::path& p, std::string* out) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+bool write_file(const fs::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  return static_cast<bool>(out);
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
+  }
+  return q + "'";
+}
+
+CpuKernelFn load(const fs::path& so, std::string* why) {
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char* e = dlerror();
+    *why = e ? e : "dlopen failed";
+    return nullptr;
+  }
+  void* f = dlsym(h, "fx_kernel");
+  if (!f) {
+    *why = "no symbol fx_kernel in " + so.string();
+    return nullptr;
+  }
+  return reinterpret_cast<CpuKernelFn>(f);
+}
+
+// A valid disk entry, or nullptr (a miss).
+std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key) {
+  fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
+  std::string sum, bytes;
+  if (!read_file(ok, &sum) || !read_file(so, &bytes) || sum != hash_hex(bytes)) return nullptr;
+  std::string why;
+  CpuKernelFn fn = load(so, &why);
+  if (!fn) return nullptr;
+  auto k = std::make_shared<CpuKernel>();
+  k->fn = fn;
+  k->key = key;
+  k->path = so.string();
+  k->from_disk = true;
+  return k;
+}
+
+std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOptions& o,
+                                 const std::string& compiler, const std::vector<std::string>& flags,
+                                 const std::string& key) {
+  fs::path dir = o.cache_dir.empty() ? fs::path(default_cache_dir()) : fs::path(o.cache_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !o.disk_cache) {
+    dir = fs::temp_directory_path() / "fx-kernels";
+    fs::create_directories(dir, ec);
+  }
+  if (o.disk_cache) {
+    if (auto k = from_disk(dir, key)) {
+      ++g_disk_hits;
+      return k;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::string stem = key + "." + std::to_string(getpid()) + "." + std::to_string(++g_counter);
+  fs::path src = dir / (stem + ".cpp"), tmp_so = dir / (stem + ".so.tmp");
+  if (!write_file(src, source)) throw CompileError("cannot write kernel source to " + src.string());
+  std::string cmd = quote(compiler);
+  for (const auto& f : flags) cmd += " " + quote(f);
+  cmd += " -o " + quote(tmp_so.string()) + " " + quote(src.string()) + " 2>&1";
+  std::string log;
+  int status = -1;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) log.append(buf, n);
+    status = pclose(p);
+  }
+  if (status != 0 || !fs::exists(tmp_so)) {
+    ++g_failures;
+    fs::remove(tmp_so, ec);
+    fs::path kept = dir / (key + ".failed.cpp");
+    fs::rename(src, kept, ec);
+    throw CompileError("the host compiler failed to compile the kernel (exit status " +
+                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
+                       "): " + cmd + "\n" + log + "source saved to " + kept.string());
+  }
+  std::string bytes;
+  read_file(tmp_so, &bytes);
+  fs::path tmp_ok = dir / (stem + ".ok.tmp");
+  fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
+  bool saved = o.disk_cache && write_file(tmp_ok, hash_hex(bytes));
+  if (saved) {
+    fs::rename(tmp_so, so, ec);
+    if (!ec) fs::rename(tmp_ok, ok, ec);
+  } else {
+    // Not cached: load from a private name.
+    so = dir / (stem + ".so");
+    fs::rename(tmp_so, so, ec);
+  }
+  const char* dump = std::getenv("FX_JIT_DUMP");
+  if (dump && std::string(dump) == "1")
+    fs::rename(src, dir / (key + ".cpp"), ec);
+  else
+    fs::remove(src, ec);
+  std::string why;
+  CpuKernelFn fn = load(so, &why);
+  if (!fn) {
+    ++g_failures;
+    throw CompileError("cannot load the compiled kernel " + so.string() + ": " + why);
+  }
+  ++g_compiles;
+  auto k = std::make_shared<CpuKernel>();
+  k->fn = fn;
+  k->key = key;
+  k->path = so.string();
+  k->compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return k;
+}
+
+}  // namespace
+
+std::vector<std::string> default_cpu_flags() {
+  return {"-O3",
+          "-march=native",
+          "-fopenmp-simd",
+          "-fno-math-errno",
+          "-fwrapv",
+          "-fPIC",
+          "-shared",
+          "-std=c++17",
+          "-w",
+          "-lm"};
+}
+
+std::string default_cache_dir() {
+  if (const char* d = std::getenv("FX_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    return (fs::path(x) / "fx" / "kernels").string();
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return (fs::path(h) / ".cache" / "fx" / "kernels").string();
+  return (fs::temp_directory_path() / "fx-kernels").string();
+}
+
+std::string hash_hex(const std::string& data) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::shared_ptr<const CpuKernel> compile_cpu_kernel(const std::string& source,
+                                                    const CpuCompilerOptions& options,
+                                                    bool* memory_hit) {
+  std::string compiler = options.compiler;
+  if (compiler.empty()) {
+    const char* env = std::getenv("FX_CXX");
+    compiler = env && *env ? env : "c++";
+  }
+  std::vector<std::string> flags = options.flags.empty() ? default_cpu_flags() : options.flags;
+  std::string material = compiler + "\n";
+  for (const auto& f : flags) material += f + " ";
+  material += "\n" + cpu_features() + "\n" + source;
+  std::string key = "cpu_" + hash_hex(material);
+  // The cache dir is part of the in-memory key, so tests can point at fresh dirs.
+  std::string mem_key = key + "@" + options.cache_dir + (options.disk_cache ? "" : "#nodisk");
+
+  std::promise<std::shared_ptr<const CpuKernel>> promise;
+  std::shared_future<std::shared_ptr<const CpuKernel>> future;
+  bool owner = false;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_cache.find(mem_key);
+    if (it != g_cache.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      g_cache.emplace(mem_key, future);
+      owner = true;
+    }
+  }
+  if (memory_hit) *memory_hit = !owner;
+  if (!owner) {
+    ++g_memory_hits;
+    return future.get();
+  }
+  try {
+    promise.set_value(build(source, options, compiler, flags, key));
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  return future.get();
+}
+
+CompileStats compile_stats() {
+  return {g_compiles.load(), g_disk_hits.load(), g_memory_hits.load(), g_failures.load()};
+}
+
+void clear_memory_cache() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_cache.clear();
+}
+
+}  // namespace fx::jit

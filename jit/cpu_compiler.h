@@ -1,0 +1,63 @@
+// Compiles generated host C++ to a shared library and loads it, once per
+// source: an in-memory cache (one compile per key even when many threads ask
+// at once) over a disk cache of shared libraries.
+//
+// Note [Kernel disk cache]: entries live in FX_CACHE_DIR (default
+// $XDG_CACHE_HOME/fx/kernels, else ~/.cache/fx/kernels) as <key>.so plus
+// <key>.ok, which holds a checksum of the .so; both are written to temporary
+// names and renamed into place, so readers never see half an entry. A missing
+// or mismatching checksum is a miss (the entry is rebuilt), never a crash. The
+// key hashes the source, the compiler, its flags and the CPU's features.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fx::jit {
+
+using CpuKernelFn = void (*)(void* const* ptrs, const int64_t* sizes, const int64_t* strides,
+                             int64_t begin, int64_t end);
+
+struct CpuCompilerOptions {
+  std::string compiler;            // empty: $FX_CXX, else "c++"
+  std::vector<std::string> flags;  // empty: the defaults below
+  std::string cache_dir;           // empty: see Note [Kernel disk cache]
+  bool disk_cache = true;
+};
+
+// -O3 -march=native -fopenmp-simd -fno-math-errno -fwrapv -fPIC -shared; never -ffast-math.
+std::vector<std::string> default_cpu_flags();
+std::string default_cache_dir();
+
+struct CpuKernel {
+  CpuKernelFn fn = nullptr;
+  std::string key;
+  std::string path;       // the loaded .so
+  double compile_ms = 0;  // 0 when it came from disk
+  bool from_disk = false;
+};
+
+// The kernel for source, compiled or loaded; *memory_hit says whether this
+// process had it already. Throws fx::CompileError carrying the compiler's log
+// (and the path of the saved source) when it does not compile.
+std::shared_ptr<const CpuKernel> compile_cpu_kernel(const std::string& source,
+                                                    const CpuCompilerOptions& options,
+                                                    bool* memory_hit = nullptr);
+
+// Process-wide counters (for tests and benchmarks).
+struct CompileStats {
+  int64_t compiles = 0;
+  int64_t disk_hits = 0;
+  int64_t memory_hits = 0;
+  int64_t failures = 0;
+};
+CompileStats compile_stats();
+// Forgets the in-memory cache (loaded libraries stay loaded); tests use it to
+// exercise the disk cache.
+void clear_memory_cache();
+
+// 64-bit FNV-1a, hex: the hash used in cache keys.
+std::string hash_hex(const std::string& data);
+
+}  // namespace fx::jit

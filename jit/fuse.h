@@ -1,0 +1,33 @@
+// fx::jit::fuse: the JIT's entry point. Partitions a GraphModule's graph into
+// groups of elementwise nodes (jit/partition.h), replaces each group by one
+// call_module node whose submodule is a FusedKernel (jit/fused_kernel.h), and
+// returns the new GraphModule; the input is not changed. Kernels are generated
+// and compiled lazily, at the first call with a given layout.
+//
+// REQUIRES: tensor_meta on the nodes (run shape_prop, or symbolic_trace).
+// FX_JIT_DISABLE=1 turns fusion off (fuse returns an unfused copy);
+// FX_JIT_DUMP=1 keeps generated sources beside the cached kernels.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "jit/cpu_compiler.h"
+#include "jit/partition.h"
+#include "runtime/graph_module.h"
+
+namespace fx::jit {
+
+struct FuseOptions {
+  // kAuto fuses groups on any device; kCpu only CPU groups; kCuda only CUDA groups.
+  enum class Backend { kAuto, kCpu, kCuda } backend = Backend::kAuto;
+  PartitionOptions partition;
+  CpuCompilerOptions cpu;  // host compiler, flags, cache directory
+};
+
+std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options = {});
+
+// What fuse would do to gm: the groups and, for each elementwise node left
+// unfused, why (Partition::explain()).
+std::string explain_fusion(const GraphModule& gm, const FuseOptions& options = {});
+
+}  // namespace fx::jit

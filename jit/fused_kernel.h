@@ -1,0 +1,70 @@
+// FusedKernel: the Module behind a fused call_module node. It owns the group's
+// KernelSpec, generates and compiles one kernel per Variant (layout) on first
+// use, and runs it; anything it cannot run (a compile error, an unexpected
+// dtype or device, shapes that broadcast differently than at fuse time) runs
+// the group's original nodes eagerly instead. A compile failure is sticky and
+// warned about once, with the compiler's log.
+//
+// Thread-safe: forward may be called from many threads at once.
+#pragma once
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "jit/cpu_compiler.h"
+#include "jit/kernel.h"
+#include "runtime/graph_module.h"
+#include "runtime/module.h"
+
+namespace fx::jit {
+
+class FusedKernel : public Module {
+ public:
+  // eager: a GraphModule of the group's original nodes (same inputs and outputs).
+  FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
+              CpuCompilerOptions cpu_options);
+  FusedKernel(const FusedKernel&) = delete;
+  FusedKernel& operator=(const FusedKernel&) = delete;
+
+  c10::IValue forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) override;
+  std::string kind() const override { return "fx::jit::FusedKernel"; }
+
+  // --- inspection ---------------------------------------------------------
+  const KernelSpec& spec() const { return spec_; }
+  const std::vector<std::string>& members() const { return spec_.members; }
+  // Generated sources so far, by variant key.
+  std::map<std::string, std::string> sources() const;
+  // The layouts seen so far (each has a compiled or failed kernel), by key.
+  std::vector<Variant> variants() const;
+  // The source for one variant (generated on demand, nothing compiled).
+  std::string source(const Variant& variant) const;
+  double compile_ms() const;  // total host-compiler time spent for this kernel
+  int64_t cache_hits() const { return cache_hits_.load(); }  // kernels found, not compiled
+  int64_t kernel_calls() const { return kernel_calls_.load(); }
+  int64_t eager_calls() const { return eager_calls_.load(); }
+  bool fell_back() const { return failed_.load(); }
+  std::string fallback_reason() const;
+  const GraphModule& eager_module() const { return *eager_; }
+
+ private:
+  c10::IValue run_eager(std::vector<c10::IValue> args);
+  std::shared_ptr<const CpuKernel> kernel_for(const Variant& v);
+
+  KernelSpec spec_;
+  std::unique_ptr<GraphModule> eager_;
+  c10::Device device_;
+  CpuCompilerOptions cpu_options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const CpuKernel>> kernels_;
+  std::map<std::string, std::string> sources_;
+  std::map<std::string, Variant> variants_;
+  double compile_ms_ = 0;
+  std::string fallback_reason_;
+  std::atomic<bool> failed_{false};
+  std::atomic<int64_t> cache_hits_{0}, kernel_calls_{0}, eager_calls_{0};
+};
+
+}  // namespace fx::jit

@@ -1,0 +1,248 @@
+// See jit/partition.h for the algorithm outline.
+#include "jit/partition.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+#include <unordered_map>
+
+#include "ir/graph.h"
+#include "ir/node.h"
+#include "jit/ops.h"
+
+namespace fx::jit {
+namespace {
+
+using Bits = std::vector<uint64_t>;
+
+bool intersects(const Bits& a, const Bits& b) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] & b[i]) return true;
+  return false;
+}
+void unite(Bits& a, const Bits& b) {
+  for (size_t i = 0; i < a.size(); ++i) a[i] |= b[i];
+}
+
+struct Group {
+  std::vector<int> members;  // node indices, in graph order
+  Bits ids;                  // original group ids merged into this one
+  bool alive = true;
+};
+
+class Partitioner {
+ public:
+  Partitioner(const Graph& g, const PartitionOptions& o) : options_(o) {
+    for (Node* n : g.nodes()) {
+      index_[n] = static_cast<int>(nodes_.size());
+      nodes_.push_back(n);
+    }
+    fusible_.assign(nodes_.size(), false);
+    reason_.assign(nodes_.size(), "");
+    size_t candidates = 0;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      std::string why;
+      fusible_[i] = node_is_fusible(*nodes_[i], &why);
+      if (fusible_[i])
+        ++candidates;
+      else
+        reason_[i] = why;
+    }
+    words_ = (candidates + 63) / 64;
+    dep_.assign(nodes_.size(), Bits(words_, 0));
+    group_of_.assign(nodes_.size(), -1);
+  }
+
+  Partition run() {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node* n = nodes_[i];
+      for (Node* in : n->all_input_nodes()) unite(dep_[i], dep_[index_.at(in)]);
+      if (fusible_[i]) place(static_cast<int>(i));
+      int g = group_of_[i];
+      if (g >= 0) unite(dep_[i], groups_[g].ids);
+    }
+    return finish();
+  }
+
+ private:
+  int root(int node) const { return group_of_[node] < 0 ? -1 : group_of_[node]; }
+
+  bool same_kind(int a, int b) const {
+    const TensorMeta* ma = nodes_[a]->tensor_meta();
+    const TensorMeta* mb = nodes_[b]->tensor_meta();
+    return ma->shape == mb->shape && ma->device == mb->device;
+  }
+
+  // Whether merging the groups in set and node n into one keeps the graph
+  // acyclic and within the caps; sets *why otherwise.
+  bool legal(const std::vector<int>& set, int n, std::string* why) const {
+    Bits ids(words_, 0);
+    size_t members = 1;
+    for (int g : set) {
+      unite(ids, groups_[g].ids);
+      members += groups_[g].members.size();
+    }
+    if (members > options_.max_group_size) {
+      *why = "group cap (" + std::to_string(options_.max_group_size) + " nodes)";
+      return false;
+    }
+    auto in_set = [&](int node) {
+      return node == n || std::find(set.begin(), set.end(), group_of_[node]) != set.end();
+    };
+    std::vector<int> all;
+    for (int g : set) all.insert(all.end(), groups_[g].members.begin(), groups_[g].members.end());
+    all.push_back(n);
+    std::vector<Node*> inputs;
+    size_t outputs = 0;
+    for (int m : all) {
+      for (Node* in : nodes_[m]->all_input_nodes()) {
+        int ii = index_.at(in);
+        if (in_set(ii)) continue;
+        if (intersects(dep_[ii], ids)) {
+          *why = "would form a cycle (it reads '" + in->name() + "', which depends on the group)";
+          return false;
+        }
+        if (std::find(inputs.begin(), inputs.end(), in) == inputs.end()) inputs.push_back(in);
+      }
+      for (Node* u : nodes_[m]->users())
+        if (!in_set(index_.at(u))) {
+          ++outputs;
+          break;
+        }
+    }
+    if (inputs.size() + outputs > options_.max_tensor_args) {
+      *why = "group cap (" + std::to_string(options_.max_tensor_args) + " tensor arguments)";
+      return false;
+    }
+    return true;
+  }
+
+  void place(int n) {
+    std::vector<int> producers;
+    bool shape_mismatch = false;
+    for (Node* in : nodes_[n]->all_input_nodes()) {
+      int ii = index_.at(in);
+      int g = root(ii);
+      if (g < 0) continue;
+      if (!same_kind(ii, n)) {
+        shape_mismatch = true;
+        continue;
+      }
+      if (std::find(producers.begin(), producers.end(), g) == producers.end())
+        producers.push_back(g);
+    }
+    std::string why;
+    std::vector<int> chosen;
+    if (!producers.empty() && legal(producers, n, &why)) {
+      chosen = producers;
+    } else {
+      for (int g : producers) {
+        std::string w;
+        if (legal({g}, n, &w)) {
+          chosen = {g};
+          break;
+        }
+        if (why.empty()) why = w;
+      }
+    }
+    if (chosen.empty()) {
+      int id = static_cast<int>(groups_.size());
+      Group g;
+      g.ids.assign(words_, 0);
+      g.ids[id / 64] |= uint64_t{1} << (id % 64);
+      g.members.push_back(n);
+      groups_.push_back(std::move(g));
+      group_of_[n] = id;
+      if (!why.empty())
+        reason_[n] = why;
+      else if (shape_mismatch)
+        reason_[n] = "output shape or device differs from its producers'";
+      return;
+    }
+    int into = chosen[0];
+    for (size_t k = 1; k < chosen.size(); ++k) {
+      Group& other = groups_[chosen[k]];
+      for (int m : other.members) group_of_[m] = into;
+      groups_[into].members.insert(groups_[into].members.end(), other.members.begin(),
+                                   other.members.end());
+      unite(groups_[into].ids, other.ids);
+      other.alive = false;
+      other.members.clear();
+    }
+    groups_[into].members.push_back(n);
+    std::sort(groups_[into].members.begin(), groups_[into].members.end());
+    group_of_[n] = into;
+  }
+
+  Partition finish() {
+    Partition p;
+    for (Group& g : groups_) {
+      if (!g.alive || g.members.empty()) continue;
+      if (g.members.size() < options_.min_group_size) {
+        for (int m : g.members) {
+          group_of_[m] = -1;
+          if (reason_[m].empty())
+            reason_[m] = "no fusible neighbour (a group needs at least " +
+                         std::to_string(options_.min_group_size) + " nodes)";
+        }
+        continue;
+      }
+      FusionGroup fg;
+      int id = group_of_[g.members[0]];
+      for (int m : g.members) fg.nodes.push_back(nodes_[m]);
+      for (int m : g.members) {
+        for (Node* in : nodes_[m]->all_input_nodes())
+          if (group_of_[index_.at(in)] != id &&
+              std::find(fg.inputs.begin(), fg.inputs.end(), in) == fg.inputs.end())
+            fg.inputs.push_back(in);
+        for (Node* u : nodes_[m]->users())
+          if (group_of_[index_.at(u)] != id) {
+            fg.outputs.push_back(nodes_[m]);
+            break;
+          }
+      }
+      p.groups.push_back(std::move(fg));
+    }
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node* n = nodes_[i];
+      if (group_of_[i] >= 0 || n->op() != Op::CallFunction) continue;
+      if (!fusible_[i] && !is_elementwise_name(n->target())) continue;
+      p.unfused.push_back({n, reason_[i]});
+    }
+    return p;
+  }
+
+  const PartitionOptions& options_;
+  std::vector<Node*> nodes_;
+  std::unordered_map<const Node*, int> index_;
+  std::vector<bool> fusible_;
+  std::vector<std::string> reason_;
+  size_t words_ = 0;
+  std::vector<Bits> dep_;
+  std::vector<int> group_of_;
+  std::vector<Group> groups_;
+};
+
+}  // namespace
+
+Partition partition(const Graph& graph, const PartitionOptions& options) {
+  return Partitioner(graph, options).run();
+}
+
+std::string Partition::explain() const {
+  std::ostringstream os;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    os << "group " << i << ":";
+    for (const Node* n : groups[i].nodes) os << " " << n->name();
+    os << " (inputs:";
+    for (const Node* n : groups[i].inputs) os << " " << n->name();
+    os << "; outputs:";
+    for (const Node* n : groups[i].outputs) os << " " << n->name();
+    os << ")\n";
+  }
+  for (const Unfused& u : unfused)
+    os << "unfused " << u.node->name() << " (" << u.node->target() << "): " << u.reason << "\n";
+  return os.str();
+}
+
+}  // namespace fx::jit

@@ -1,0 +1,57 @@
+// The fusion partitioner: finds maximal groups of fusible elementwise nodes
+// (jit/ops.h decides what is fusible) that can each become one kernel, and
+// explains why every other elementwise node was left out. An analysis: it
+// never changes the graph.
+//
+// Deliberate limits: groups are formed greedily in graph order (a producer is
+// merged into its consumer, and groups that feed one consumer are merged
+// together) rather than by a global optimum; all members of a group must have
+// the same output shape and device, so one loop computes them all.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace fx {
+class Graph;
+class Node;
+}  // namespace fx
+
+namespace fx::jit {
+
+struct PartitionOptions {
+  size_t min_group_size = 2;    // smaller groups are left unfused
+  size_t max_group_size = 64;   // members per group
+  size_t max_tensor_args = 32;  // inputs + outputs per group (kernel parameter limits)
+};
+
+struct FusionGroup {
+  std::vector<Node*> nodes;    // members, in graph order
+  std::vector<Node*> inputs;   // nodes outside the group that members read, first use first
+  std::vector<Node*> outputs;  // members used outside the group (or by the output), graph order
+};
+
+struct Unfused {
+  Node* node;
+  std::string reason;  // "unsupported overload aten::add.out", "would form a cycle", ...
+};
+
+struct Partition {
+  std::vector<FusionGroup> groups;
+  // Every elementwise call_function node (by name, see is_elementwise_name) that
+  // is in no group, in graph order, with why.
+  std::vector<Unfused> unfused;
+  // One line per group and per unfused node, for people reading a benchmark.
+  std::string explain() const;
+};
+
+// The groups of graph. Algorithm:
+//   1. walk the nodes in graph order; a fusible node joins the union of the
+//      groups of its fusible producers (or starts a group), when
+//      2. no path leaves that union and comes back into it through an outside
+//         node (tracked with per-node bitsets of the groups each node depends on),
+//      3. the shapes and devices match and the caps hold;
+//   4. groups below min_group_size are dissolved and explained.
+Partition partition(const Graph& graph, const PartitionOptions& options = {});
+
+}  // namespace fx::jit
