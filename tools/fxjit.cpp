@@ -22,6 +22,8 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/parser.h"
+#include "jit/fuse.h"
+#include "jit/fused_kernel.h"
 #include "runtime/graph_module.h"
 #include "runtime/interpreter.h"
 #include "runtime/serialize.h"
@@ -39,8 +41,12 @@ commands:
   dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
   run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--compare-eager]
                             run on random inputs; print output shapes and a checksum
+  fuse MODEL [--input ...] [--show-kernels] [-o FILE]
+                            fuse elementwise groups into compiled kernels; say what was
+                            fused, and why other elementwise nodes were not
   bench MODEL [--input ...] [--iters N] [--json FILE]
-                            time eager, the Interpreter and the compiled Program
+                            time eager, the Interpreter, the compiled Program and the
+                            fused module
   save MODEL -o FILE        write the model as an fx GraphModule file
   parse FILE                read a graph in the printed form, lint it, print it back
 
@@ -181,6 +187,50 @@ double max_abs_diff(const c10::IValue& a, const c10::IValue& b) {
   return worst;
 }
 
+// Fusion needs shapes and dtypes on every node: traced built-ins have them,
+// saved and imported models get them from one shape_prop run on the inputs.
+std::unique_ptr<fx::GraphModule> fused_model(fx::tool::LoadedModel& m,
+                                             const std::vector<c10::IValue>& inputs) {
+  fx::shape_prop(*m.gm, inputs);
+  return fx::jit::fuse(*m.gm);
+}
+
+std::vector<const fx::jit::FusedKernel*> fused_kernels(const fx::GraphModule& gm) {
+  std::vector<const fx::jit::FusedKernel*> out;
+  for (const fx::Node* n : gm.graph().nodes()) {
+    if (n->op() != fx::Op::CallModule) continue;
+    auto m = gm.get_submodule(n->target());
+    if (auto* k = dynamic_cast<const fx::jit::FusedKernel*>(m.get())) out.push_back(k);
+  }
+  return out;
+}
+
+int cmd_fuse(const Options& o) {
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs);
+  std::cout << m.description << "\n" << fx::jit::explain_fusion(*m.gm) << "\n";
+  std::cout << "# fused graph\n" << fused->graph() << "\n";
+  c10::IValue out = fused->forward(inputs);  // compiles the kernels for these inputs
+  std::cout << "# max |fused - unfused| = " << max_abs_diff(out, m.gm->forward(inputs)) << "\n";
+  for (const fx::jit::FusedKernel* k : fused_kernels(*fused)) {
+    std::string members;
+    for (const auto& name : k->members()) members += (members.empty() ? "" : ", ") + name;
+    std::printf("# kernel over [%s]: compile %.1f ms, cache hits %lld%s\n", members.c_str(),
+                k->compile_ms(), static_cast<long long>(k->cache_hits()),
+                k->fell_back() ? (", fell back to eager: " + k->fallback_reason()).c_str() : "");
+    if (o.has("--show-kernels"))
+      for (const auto& [key, source] : k->sources())
+        std::cout << "// variant " << key << "\n" << source << "\n";
+  }
+  if (o.has("-o")) {
+    fx::save(*m.gm, o.get("-o"));
+    std::cout << "wrote the unfused model to " << o.get("-o")
+              << " (fused kernels are rebuilt at load: run fx::jit::fuse after fx::load)\n";
+  }
+  return 0;
+}
+
 int cmd_run(const Options& o) {
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
@@ -232,6 +282,8 @@ int cmd_bench(const Options& o) {
   if (m.eager) rows.emplace_back("eager", median_ms([&] { m.eager(inputs); }, iters));
   rows.emplace_back("interpreter", median_ms([&] { fx::Interpreter(*m.gm).run(inputs); }, iters));
   rows.emplace_back("program", median_ms([&] { m.gm->forward(inputs); }, iters));
+  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs);
+  rows.emplace_back("fused", median_ms([&] { fused->forward(inputs); }, iters));
   double base = rows.front().second;
   std::cout << m.description << "\n"
             << "median of " << iters << " runs after 3 warm-ups\n";
@@ -348,9 +400,17 @@ int demo() {
             << mlp.gm->graph() << "\n";
   std::vector<c10::IValue> in = mlp.default_inputs;
   std::cout << "# max |fx - eager| = " << max_abs_diff(mlp.gm->forward(in), mlp.eager(in)) << "\n";
+  std::unique_ptr<fx::GraphModule> fused = fx::jit::fuse(*mlp.gm);
+  std::cout << "\n# the same block with its elementwise groups fused (fx::jit::fuse)\n"
+            << fused->graph() << "\n"
+            << "# max |fused - eager| = " << max_abs_diff(fused->forward(in), mlp.eager(in))
+            << "\n";
   double eager_ms = median_ms([&] { mlp.eager(in); }, 20);
   double fx_ms = median_ms([&] { mlp.gm->forward(in); }, 20);
-  std::printf("# median of 20 runs: eager %.3f ms, fx GraphModule %.3f ms\n", eager_ms, fx_ms);
+  double fused_ms = median_ms([&] { fused->forward(in); }, 20);
+  std::printf(
+      "# median of 20 runs: eager %.3f ms, fx GraphModule %.3f ms, fused %.3f ms (%.2fx eager)\n",
+      eager_ms, fx_ms, fused_ms, eager_ms / fused_ms);
   return 0;
 }
 
@@ -359,7 +419,8 @@ const std::map<std::string, std::string>& command_help() {
       {"demo",
        "usage: fxjit demo\n\nbuilds torch.fx's documentation example with the Graph API, edits it, "
        "prints it as text\nand Graphviz source, runs it against eager LibTorch, prints its "
-       "generated C++, then traces\nthe built-in MLP block from C++ and times it against eager\n"},
+       "generated C++, then traces\nthe built-in MLP block from C++, fuses it, and times eager, "
+       "GraphModule and fused\n"},
       {"graph", "usage: fxjit graph MODEL\n\nprints MODEL's graph in torch.fx's format\n"},
       {"code", "usage: fxjit code MODEL\n\nprints the C++ source generated for MODEL's forward\n"},
       {"dot",
@@ -374,6 +435,11 @@ const std::map<std::string, std::string>& command_help() {
        "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--iters N] [--json FILE]\n\ntimes the "
        "model's eager forward (when it has one), fx's Interpreter and fx's compiled\nProgram: "
        "median of N runs (default 30) after 3 warm-ups; --json writes the figures\n"},
+      {"fuse",
+       "usage: fxjit fuse MODEL [--input SHAPE[:DTYPE]]... [--show-kernels] [-o FILE]\n\nfuses "
+       "MODEL's elementwise groups into kernels compiled at run time (the host compiler on\nCPU), "
+       "prints which nodes went into which kernel and why other elementwise nodes were left\nout, "
+       "runs it once against the unfused module, and with --show-kernels prints the sources\n"},
       {"save",
        "usage: fxjit save MODEL -o FILE\n\nwrites MODEL as an fx GraphModule file (fx::save), "
        "loadable by fx::load and fxjit\n"},
@@ -399,6 +465,8 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
   if (cmd == "run")
     return cmd_run(parse_options(argc, argv, 2, {"--input", "--seed"}, {"--compare-eager"}));
+  if (cmd == "fuse")
+    return cmd_fuse(parse_options(argc, argv, 2, {"--input", "--seed", "-o"}, {"--show-kernels"}));
   if (cmd == "bench")
     return cmd_bench(parse_options(argc, argv, 2, {"--input", "--seed", "--iters", "--json"}, {}));
   if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));

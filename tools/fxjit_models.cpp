@@ -28,14 +28,16 @@ struct FxExampleImpl : torch::nn::Module {
   torch::nn::Linear linear;
 };
 
-// An elementwise-heavy transformer MLP block: LayerNorm, Linear, GELU, Linear, residual.
+// An elementwise-heavy transformer MLP block: LayerNorm, Linear, GELU written out
+// as its tanh formula (as many models do), Linear, scaled residual.
 struct MlpBlockImpl : torch::nn::Module {
   explicit MlpBlockImpl(int64_t dim = 256, int64_t hidden = 1024)
       : norm(register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})))),
         fc1(register_module("fc1", torch::nn::Linear(dim, hidden))),
         fc2(register_module("fc2", torch::nn::Linear(hidden, dim))) {}
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor h = torch::gelu(fc1(norm(x)), "tanh");
+    torch::Tensor h = fc1(norm(x));
+    h = 0.5 * h * (1 + torch::tanh(0.7978845608 * (h + 0.044715 * h.pow(3))));
     return x + fc2(h) * 0.5;
   }
   torch::nn::LayerNorm norm;
@@ -76,8 +78,9 @@ LoadedModel load_model(const std::string& spec) {
     return traced(std::make_shared<FxExampleImpl>(), {torch::randn({3, 4})},
                   "built-in: torch.fx's documentation example (Parameter, Linear, clamp)");
   if (spec == "mlp")
-    return traced(std::make_shared<MlpBlockImpl>(), {torch::randn({64, 256})},
-                  "built-in: MLP block (LayerNorm, Linear 256->1024, GELU, Linear, residual)");
+    return traced(
+        std::make_shared<MlpBlockImpl>(), {torch::randn({64, 256})},
+        "built-in: MLP block (LayerNorm, Linear 256->1024, tanh-form GELU, Linear, residual)");
   std::string prefix = read_prefix(spec, 4);
   if (prefix == "FXGM") {
     LoadedModel m;

@@ -35,7 +35,8 @@ TEST(Fxjit, HelpAndUsage) {
   Result r = fxjit("--help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("usage: fxjit <command>"), std::string::npos);
-  for (const char* cmd : {"demo", "graph", "code", "dot", "run", "bench", "save", "parse"}) {
+  for (const char* cmd :
+       {"demo", "graph", "code", "dot", "run", "fuse", "bench", "save", "parse"}) {
     Result h = fxjit(std::string(cmd) + " --help");
     EXPECT_EQ(h.code, 0) << cmd;
     EXPECT_NE(h.out.find(std::string("usage: fxjit ") + cmd), std::string::npos) << h.out;
@@ -74,6 +75,21 @@ TEST(Fxjit, RunCompareAndBench) {
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(text.find("\"median_ms\""), std::string::npos);
   std::filesystem::remove(json);
+}
+
+TEST(Fxjit, FuseShowsGroupsKernelsAndAgreement) {
+  Result r = fxjit("fuse mlp --input 8x256 --show-kernels");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("group 0: pow_1 mul add mul_1 tanh add_1 mul_2 mul_3"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("call_module[target=fused_0]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("# kernel over [pow_1, mul, add, mul_1, tanh, add_1, mul_2, mul_3]"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("// variant "), std::string::npos);  // --show-kernels printed the source
+  size_t at = r.out.find("max |fused - unfused| = ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(std::stod(r.out.substr(at + 24)), 1e-4) << r.out.substr(at);
 }
 
 TEST(Fxjit, SaveThenLoadTheFile) {
