@@ -31,6 +31,8 @@ namespace {
 const char* kPrelude = R"(#include <ATen/ATen.h>
 #include <ATen/Operators.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/class_type.h>
+#include <ATen/core/function.h>
 
 #include <functional>
 #include <limits>
@@ -54,6 +56,15 @@ struct Self {
 // A call through the dispatcher, for arguments with no typed spelling.
 c10::IValue call_boxed(const char* name, const char* overload, std::vector<c10::IValue> stack) {
   c10::Dispatcher::singleton().findSchemaOrThrow(name, overload).callBoxed(stack);
+  if (stack.size() == 1) return stack[0];
+  return c10::ivalue::Tuple::create(std::move(stack));
+}
+
+// A method of a TorchScript custom-class object.
+c10::IValue call_method(const c10::IValue& self, const char* name, std::vector<c10::IValue> args) {
+  std::vector<c10::IValue> stack{self};
+  for (auto& a : args) stack.push_back(std::move(a));
+  self.toObjectRef().type()->getMethod(name).run(stack);
   if (stack.size() == 1) return stack[0];
   return c10::ivalue::Tuple::create(std::move(stack));
 }
@@ -357,14 +368,14 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
   // Names: node names are unique in the graph; C++ keywords and the prelude's
   // names would not compile, so those get a trailing underscore.
   static const std::unordered_set<std::string> taken = {
-      "self",    "auto",      "bool",      "char",     "const",      "default",   "delete",
-      "double",  "float",     "int",       "long",     "new",        "operator",  "private",
-      "public",  "register",  "short",     "signed",   "sizeof",     "static",    "struct",
-      "switch",  "template",  "this",      "throw",    "typedef",    "union",     "unsigned",
-      "using",   "virtual",   "void",      "volatile", "case",       "catch",     "do",
-      "enum",    "explicit",  "export",    "extern",   "friend",     "goto",      "inline",
-      "mutable", "namespace", "protected", "typename", "call_boxed", "make_list", "Self",
-      "at",      "c10",       "std",       "forward"};
+      "self",    "auto",      "bool",      "char",     "const",      "default",     "delete",
+      "double",  "float",     "int",       "long",     "new",        "operator",    "private",
+      "public",  "register",  "short",     "signed",   "sizeof",     "static",      "struct",
+      "switch",  "template",  "this",      "throw",    "typedef",    "union",       "unsigned",
+      "using",   "virtual",   "void",      "volatile", "case",       "catch",       "do",
+      "enum",    "explicit",  "export",    "extern",   "friend",     "goto",        "inline",
+      "mutable", "namespace", "protected", "typename", "call_boxed", "call_method", "make_list",
+      "Self",    "at",        "c10",       "std",      "forward"};
   for (const Node* n : graph.nodes())
     names_[n] = taken.count(n->name()) ? n->name() + "_" : n->name();
 
@@ -407,6 +418,20 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
       case Op::CallFunction:
       case Op::CallMethod: {
         std::optional<c10::OperatorHandle> op;
+        const Node* receiver =
+            n->op() == Op::CallMethod && !n->args().empty() && n->args()[0].is_node()
+                ? n->args()[0].to_node()
+                : nullptr;
+        if (receiver && receiver->op() == Op::CallFunction &&
+            receiver->target().rfind("__torch__.torch.classes.", 0) == 0) {
+          std::string args;
+          for (size_t i = 1; i < n->args().size(); ++i)
+            args += (i > 1 ? ", " : "") + ivalue_of(n->args()[i]);
+          stmt = "c10::IValue " + var(n) + " = call_method(" + as_ivalue(receiver) + ", " +
+                 cxx_string(n->target()) + ", {" + args + "});";
+          kinds_[n] = VarKind::kIValue;
+          break;
+        }
         if (n->op() == Op::CallFunction && n->target().find("::") != std::string::npos) {
           op = find_operator(n->target());
         } else if (n->op() == Op::CallMethod) {

@@ -50,9 +50,23 @@ void register_function(const std::string& name, Function fn) {
 
 const Function* find_function(const std::string& name) {
   Registry& r = registry();
+  {
+    std::shared_lock<std::shared_mutex> lock(r.mutex);
+    auto it = r.functions.find(name);
+    if (it != r.functions.end()) return it->second.get();
+  }
+  // A TorchScript custom class name calls its constructor (see fx::make_object).
+  if (name.rfind("__torch__.torch.classes.", 0) != 0) return nullptr;
+  c10::ClassTypePtr type = find_custom_class(name);
+  if (!type) return nullptr;
+  register_function(name, [type](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
+    if (!kwargs.empty())
+      throw Error(ErrorKind::kRuntime, "constructors of " + type->name()->qualifiedName() +
+                                           " take no keyword arguments");
+    return construct_object(type, std::move(args));
+  });
   std::shared_lock<std::shared_mutex> lock(r.mutex);
-  auto it = r.functions.find(name);
-  return it == r.functions.end() ? nullptr : it->second.get();
+  return r.functions.at(name).get();
 }
 
 namespace {

@@ -109,6 +109,9 @@ c10::IValue Interpreter::call_function(const Node& n, const std::vector<c10::IVa
 
 c10::IValue Interpreter::call_method(const Node& n, const std::vector<c10::IValue>& args,
                                      const IValueKwargs& kwargs) {
+  if (!args.empty() && args[0].isObject())
+    return invoke_method(args[0], n.target(),
+                         std::vector<c10::IValue>(args.begin() + 1, args.end()));
   std::string name = "aten::" + n.target();
   return call_operator(resolve_overload(name, args, kwargs), args, kwargs);
 }

@@ -6,7 +6,9 @@
 #include <unordered_map>
 
 #include <ATen/ScalarOps.h>
+#include <ATen/core/function.h>
 #include <ATen/core/jit_type.h>
+#include <torch/custom_class.h>
 
 #include "ir/error.h"
 #include "ir/node.h"
@@ -345,6 +347,48 @@ c10::OperatorHandle resolve_overload(const std::string& ns_name,
   for (const auto& op : overloads) schemas += "\n  " + c10::toString(op.schema());
   throw Error(ErrorKind::kRuntime,
               "no overload of " + ns_name + " accepts (" + types + "); candidates:" + schemas);
+}
+
+std::string custom_class_qualified_name(const std::string& name) {
+  static const std::string prefix = "__torch__.torch.classes.";
+  return name.rfind(prefix, 0) == 0 ? name : prefix + name;
+}
+
+c10::ClassTypePtr find_custom_class(const std::string& name) {
+  try {
+    return torch::getCustomClass(custom_class_qualified_name(name));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+c10::IValue construct_object(const c10::ClassTypePtr& type, std::vector<c10::IValue> args) {
+  auto object = c10::ivalue::Object::create(c10::StrongTypePtr(nullptr, type),
+                                            std::max<size_t>(1, type->numAttributes()));
+  std::vector<c10::IValue> stack;
+  stack.reserve(args.size() + 1);
+  stack.emplace_back(object);
+  for (auto& a : args) stack.push_back(std::move(a));
+  type->getMethod("__init__").run(stack);
+  return object;
+}
+
+c10::IValue invoke_method(const c10::IValue& self, const std::string& method,
+                          std::vector<c10::IValue> args) {
+  if (!self.isObject())
+    throw Error(ErrorKind::kRuntime,
+                "cannot call method '" + method + "' on a " + describe_value(self));
+  c10::ClassTypePtr type = self.toObjectRef().type();
+  torch::jit::Function* fn = type->findMethod(method);
+  if (fn == nullptr)
+    throw Error(ErrorKind::kRuntime,
+                "class " + type->name()->qualifiedName() + " has no method '" + method + "'");
+  std::vector<c10::IValue> stack;
+  stack.reserve(args.size() + 1);
+  stack.push_back(self);
+  for (auto& a : args) stack.push_back(std::move(a));
+  fn->run(stack);
+  return pack_returns(stack);
 }
 
 c10::IValue getitem(const c10::IValue& container, const c10::IValue& index) {

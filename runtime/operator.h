@@ -78,6 +78,17 @@ c10::IValue call_operator(const c10::OperatorHandle& op, std::vector<c10::IValue
 // The result of a boxed call left on stack, as call_operator returns it.
 c10::IValue pack_returns(std::vector<c10::IValue>& stack);
 
+// TorchScript custom classes (torch::class_<T>), the C++ analog of torch.fx's
+// ProxyableClassMeta classes. `qualified` is `__torch__.torch.classes.ns.Name`
+// (or the short `ns.Name`); nullptr when no such class is registered.
+c10::ClassTypePtr find_custom_class(const std::string& name);
+std::string custom_class_qualified_name(const std::string& name);
+// Constructs an object of the class from args (its __init__).
+c10::IValue construct_object(const c10::ClassTypePtr& type, std::vector<c10::IValue> args);
+// Calls a method of a custom-class object; the result packed as call_operator does.
+c10::IValue invoke_method(const c10::IValue& self, const std::string& method,
+                          std::vector<c10::IValue> args);
+
 // Python's operator.getitem on a value: tuple/list indexing (negative indices
 // count from the end).
 c10::IValue getitem(const c10::IValue& container, const c10::IValue& index);

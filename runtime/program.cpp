@@ -29,6 +29,14 @@ std::string join_keys(const std::map<std::string, c10::IValue>& values,
   return out.empty() ? "none" : out;
 }
 
+// Whether a call_method node's receiver is an object of a registered class
+// (constructed by a call_function whose target is the class).
+bool receives_object(const Node& n) {
+  if (n.args().empty() || !n.args()[0].is_node()) return false;
+  const Node* self = n.args()[0].to_node();
+  return self->op() == Op::CallFunction && self->target().rfind("__torch__.torch.classes.", 0) == 0;
+}
+
 std::string error_text(const std::exception& e) {
   if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
   return e.what();
@@ -160,7 +168,7 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
         instr.method = "aten::" + n->target();
         if (n->args().empty())
           throw_node_error(*n, "a call_method node needs its receiver as args[0]");
-        if (find_overloads(instr.method).empty())
+        if (find_overloads(instr.method).empty() && !receives_object(*n))
           throw_node_error(*n, "there is no Tensor method '" + n->target() + "' (no operator " +
                                    instr.method + ")");
         plain_sources(instr, n);
@@ -232,6 +240,14 @@ c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots
   for (const auto& kv : instr.kwargs) kwargs.emplace_back(kv.first, fetch(kv.second, slots));
   switch (instr.kind) {
     case Instr::Kind::kMethod: {
+      if (!args.empty() && args[0].isObject()) {
+        if (!kwargs.empty())
+          throw Error(ErrorKind::kRuntime, "methods of custom classes take no keyword arguments");
+        c10::IValue self = args[0];
+        // instr.method is `aten::<name>`
+        return invoke_method(self, instr.method.substr(6),
+                             std::vector<c10::IValue>(args.begin() + 1, args.end()));
+      }
       c10::OperatorHandle op = resolve_overload(instr.method, args, kwargs);
       return call_operator(op, std::move(args), kwargs);
     }

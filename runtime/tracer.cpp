@@ -20,7 +20,9 @@
 #include <torch/nn/module.h>
 
 #include "ir/error.h"
+#include "ir/namespace.h"
 #include "runtime/functions.h"
+#include "runtime/operator.h"
 #include "runtime/shape_prop.h"
 
 namespace fx {
@@ -462,6 +464,56 @@ c10::IValue Tracer::record_call(Op op, const std::string& target,
   return wrap_outputs(out, node, {});
 }
 
+c10::IValue Tracer::record_object(const c10::ClassTypePtr& type,
+                                  const std::vector<c10::IValue>& args) {
+  c10::impl::ExcludeDispatchKeyGuard not_traced(kTraceKey);
+  Args node_args;
+  std::vector<c10::IValue> metas;
+  for (const auto& v : args) {
+    node_args.push_back(to_argument(v, nullptr));
+    metas.push_back(to_meta(v));
+  }
+  c10::IValue object = construct_object(type, std::move(metas));
+  const std::string qualified = type->name()->qualifiedName();
+  Node* node = create_node(Op::CallFunction, qualified, std::move(node_args), {},
+                           default_node_name(false, type->name()->name()));
+  object_nodes_[&object.toObjectRef()] = node;
+  objects_.push_back(object);
+  return object;
+}
+
+c10::IValue Tracer::record_method(const c10::IValue& object, const std::string& method,
+                                  const std::vector<c10::IValue>& args) {
+  c10::impl::ExcludeDispatchKeyGuard not_traced(kTraceKey);
+  auto it = object_nodes_.find(&object.toObjectRef());
+  if (it == object_nodes_.end())
+    throw TraceError("method '" + method +
+                     "' was called on an object that this trace did not make; "
+                     "construct it inside the traced code with fx::make_object");
+  Args node_args{it->second};
+  std::vector<c10::IValue> metas;
+  for (const auto& v : args) {
+    node_args.push_back(to_argument(v, nullptr));
+    metas.push_back(to_meta(v));
+  }
+  c10::IValue out = invoke_method(object, method, std::move(metas));
+  Node* node = create_node(Op::CallMethod, method, std::move(node_args), {});
+  if (out.isNone()) return out;
+  if (out.isTuple()) {
+    std::vector<c10::IValue> items;
+    const auto& elements = out.toTupleRef().elements();
+    for (size_t i = 0; i < elements.size(); ++i) {
+      Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
+      items.push_back(wrap_outputs(elements[i], item, {}));
+    }
+    return c10::ivalue::Tuple::create(std::move(items));
+  }
+  if (!out.isTensor())
+    throw TraceError("method '" + method + "' returned a " + std::string(out.tagKind()) +
+                     "; while tracing, methods of registered classes must return tensors");
+  return wrap_outputs(out, node, {});
+}
+
 std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
                                      const std::vector<c10::IValue>& example_inputs,
                                      const torch::nn::Module* root) {
@@ -570,6 +622,24 @@ std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
     if (tracer == nullptr) return fn(std::move(args));
     return tracer->record_call(Op::CallFunction, name, args, fn);
   };
+}
+
+c10::IValue make_object(const std::string& class_name, std::vector<c10::IValue> args) {
+  c10::ClassTypePtr type = find_custom_class(class_name);
+  if (!type)
+    throw Error(ErrorKind::kRuntime,
+                "no TorchScript custom class '" + class_name +
+                    "' is registered (torch::class_ in a TORCH_LIBRARY block)");
+  Tracer* tracer = Tracer::current();
+  if (tracer == nullptr) return construct_object(type, std::move(args));
+  return tracer->record_object(type, args);
+}
+
+c10::IValue call_object_method(const c10::IValue& object, const std::string& method,
+                               std::vector<c10::IValue> args) {
+  Tracer* tracer = Tracer::current();
+  if (tracer == nullptr) return invoke_method(object, method, std::move(args));
+  return tracer->record_method(object, method, args);
 }
 
 c10::IValue call_leaf(const std::string& qualified_name, const std::shared_ptr<Module>& module,

@@ -80,6 +80,10 @@ class Tracer {
   c10::IValue record_call(Op op, const std::string& target, const std::vector<c10::IValue>& args,
                           const std::function<c10::IValue(std::vector<c10::IValue>)>& fn);
   static Tracer* current();
+  // Internal: records a registered class's construction and method calls.
+  c10::IValue record_object(const c10::ClassTypePtr& type, const std::vector<c10::IValue>& args);
+  c10::IValue record_method(const c10::IValue& object, const std::string& method,
+                            const std::vector<c10::IValue>& args);
   // Internal: makes module a submodule of the traced GraphModule (call_leaf).
   void add_module(const std::string& name, std::shared_ptr<Module> module) {
     attributes_.modules[name] = std::move(module);
@@ -104,6 +108,8 @@ class Tracer {
   std::unordered_map<const void*, Node*> attr_nodes_;
   std::unordered_map<const void*, at::Tensor> meta_twins_;
   int constant_count_ = 0;
+  std::unordered_map<const void*, Node*> object_nodes_;
+  std::vector<c10::IValue> objects_;  // keeps traced objects (and their addresses) alive
   c10::Device device_ = c10::Device(c10::DeviceType::CPU);
 };
 
@@ -126,6 +132,17 @@ std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
 //   ... y = my_gelu({x}).toTensor();
 std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
     const std::string& name, std::function<c10::IValue(std::vector<c10::IValue>)> fn);
+
+// The analog of torch.fx's ProxyableClassMeta, for TorchScript custom classes
+// (torch::class_<T> registered with TORCH_LIBRARY; class_name is `ns.Name`):
+// while tracing, constructing one from traced values is recorded as one
+// call_function node whose target is the class, and each call_object_method
+// as one call_method node; the runtime constructs and calls them again. The
+// methods run on meta tensors during the trace, so they must not read data.
+// Outside a trace both simply construct and call.
+c10::IValue make_object(const std::string& class_name, std::vector<c10::IValue> args);
+c10::IValue call_object_method(const c10::IValue& object, const std::string& method,
+                               std::vector<c10::IValue> args);
 
 // A leaf module: while tracing, records one call_module node with this
 // qualified name (and the module becomes a submodule of the traced

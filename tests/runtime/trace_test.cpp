@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "ir/error.h"
+#include "runtime/interpreter.h"
 #include "runtime/torch_modules.h"
 #include "runtime/tracer.h"
 
@@ -271,6 +272,66 @@ TEST(Trace, RetracingAGraphModule) {
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({3, 4});
   EXPECT_TRUE(torch::allclose((*again)(x).toTensor(), m->forward(x)));
+}
+
+}  // namespace
+}  // namespace fx
+
+// A TorchScript custom class holding tensors: the C++ analog of a torch.fx
+// ProxyableClassMeta class.
+struct ScaledPair : torch::CustomClassHolder {
+  ScaledPair(at::Tensor a, at::Tensor b, double scale)
+      : a(std::move(a)), b(std::move(b)), scale(scale) {}
+  at::Tensor combine() { return (a + b) * scale; }
+  std::tuple<at::Tensor, at::Tensor> parts(at::Tensor shift) { return {a + shift, b - shift}; }
+  at::Tensor a, b;
+  double scale;
+};
+
+TORCH_LIBRARY(fx_trace_test, m) {
+  m.class_<ScaledPair>("ScaledPair")
+      .def(torch::init<at::Tensor, at::Tensor, double>())
+      .def("combine", &ScaledPair::combine)
+      .def("parts", &ScaledPair::parts);
+}
+
+namespace fx {
+namespace {
+
+TEST(Trace, RegisteredClassesAreRecordedAsOneNodeEach) {
+  auto fn = [](std::vector<c10::IValue> in) {
+    c10::IValue pair = make_object("fx_trace_test.ScaledPair", {in[0], in[1], 2.0});
+    torch::Tensor c = call_object_method(pair, "combine", {}).toTensor();
+    auto parts = call_object_method(pair, "parts", {c});
+    return c10::IValue(parts.toTupleRef().elements()[0].toTensor() *
+                       parts.toTupleRef().elements()[1].toTensor());
+  };
+  auto gm = symbolic_trace(fn, {torch::randn({4}), torch::randn({4})});
+  EXPECT_EQ(gm->graph().str(), R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %x_1 : [#users=1] = placeholder[target=x_1]
+    %scaled_pair : [#users=2] = call_function[target=__torch__.torch.classes.fx_trace_test.ScaledPair](args = (%x, %x_1, 2.0), kwargs = {})
+    %combine : [#users=1] = call_method[target=combine](args = (%scaled_pair,), kwargs = {})
+    %parts : [#users=2] = call_method[target=parts](args = (%scaled_pair, %combine), kwargs = {})
+    %getitem : [#users=1] = call_function[target=getitem](args = (%parts, 0), kwargs = {})
+    %getitem_1 : [#users=1] = call_function[target=getitem](args = (%parts, 1), kwargs = {})
+    %mul : [#users=1] = call_function[target=aten::mul.Tensor](args = (%getitem, %getitem_1), kwargs = {})
+    return mul)");
+  EXPECT_NE(gm->code().find("c10::IValue combine = call_method(scaled_pair, \"combine\", {});"),
+            std::string::npos)
+      << gm->code();
+  torch::Tensor x = torch::randn({4}), y = torch::randn({4});
+  EXPECT_TRUE(torch::allclose((*gm)(x, y).toTensor(), fn({x, y}).toTensor()));
+  EXPECT_TRUE(torch::allclose(Interpreter(*gm).run({x, y}).toTensor(), fn({x, y}).toTensor()));
+  // An object made outside the trace cannot be used inside it.
+  c10::IValue outside = make_object("fx_trace_test.ScaledPair", {x, y, 1.0});
+  EXPECT_THROW(symbolic_trace(
+                   [outside](std::vector<c10::IValue>) {
+                     return call_object_method(outside, "combine", {});
+                   },
+                   {x}),
+               TraceError);
+  EXPECT_THROW(make_object("fx_trace_test.Nope", {}), Error);
 }
 
 }  // namespace
