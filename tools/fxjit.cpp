@@ -39,7 +39,7 @@ commands:
   graph MODEL               print the graph in torch.fx's format
   code MODEL                print the generated C++ source of forward
   dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
-  run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--compare-eager]
+  run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] [--compare-eager]
                             run on random inputs; print output shapes and a checksum
   fuse MODEL [--input ...] [--show-kernels] [-o FILE]
                             fuse elementwise groups into compiled kernels; say what was
@@ -50,6 +50,7 @@ commands:
   save MODEL -o FILE        write the model as an fx GraphModule file
   parse FILE                read a graph in the printed form, lint it, print it back
 
+--device cpu|cuda[:N] runs run, fuse and bench on that device.
 MODEL is a built-in example (fx-example, mlp), a file written by fx::save or
 `fxjit save`, or a TorchScript file. SHAPE is like 3x4 or 2,3,224,224; DTYPE is
 a torch dtype name (float32, float16, bfloat16, int64, ...). `fxjit <command> --help`
@@ -152,6 +153,35 @@ std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedMode
   return inputs;
 }
 
+// Moves every tensor attribute of gm and of its GraphModule submodules.
+void move_module(fx::GraphModule& gm, const c10::Device& device) {
+  for (const auto& [name, value] : gm.attributes().values)
+    if (value.isTensor()) gm.set_attr(name, value.toTensor().to(device));
+  for (const auto& [name, module] : gm.attributes().modules)
+    if (auto* child = dynamic_cast<fx::GraphModule*>(module.get())) move_module(*child, device);
+  gm.recompile();
+}
+
+// --device: the model and its inputs on that device. The built-ins' eager
+// modules stay on the CPU, so there is no eager reference elsewhere.
+void apply_device(const Options& o, fx::tool::LoadedModel& m, std::vector<c10::IValue>& inputs) {
+  if (!o.has("--device")) return;
+  c10::Device device(c10::DeviceType::CPU);
+  try {
+    device = c10::Device(o.get("--device"));
+  } catch (const std::exception&) {
+    throw UsageError("unknown device '" + o.get("--device") + "' (cpu, cuda, cuda:1, ...)");
+  }
+  if (device.is_cpu()) return;
+  if (device.is_cuda() && !at::hasCUDA())
+    throw fx::Error(fx::ErrorKind::kRuntime,
+                    "--device " + o.get("--device") + ": no CUDA device is usable on this machine");
+  move_module(*m.gm, device);
+  for (auto& v : inputs)
+    if (v.isTensor()) v = v.toTensor().to(device);
+  m.eager = nullptr;
+}
+
 void collect_tensors(const c10::IValue& v, std::vector<at::Tensor>* out) {
   if (v.isTensor()) {
     out->push_back(v.toTensor());
@@ -208,6 +238,7 @@ std::vector<const fx::jit::FusedKernel*> fused_kernels(const fx::GraphModule& gm
 int cmd_fuse(const Options& o) {
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
+  apply_device(o, m, inputs);
   std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs);
   std::cout << m.description << "\n" << fx::jit::explain_fusion(*m.gm) << "\n";
   std::cout << "# fused graph\n" << fused->graph() << "\n";
@@ -234,6 +265,7 @@ int cmd_fuse(const Options& o) {
 int cmd_run(const Options& o) {
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
+  apply_device(o, m, inputs);
   c10::IValue out = m.gm->forward(inputs);
   std::vector<at::Tensor> tensors;
   collect_tensors(out, &tensors);
@@ -276,6 +308,7 @@ double median_ms(const std::function<void()>& fn, int iters) {
 int cmd_bench(const Options& o) {
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
+  apply_device(o, m, inputs);
   int iters = std::stoi(o.get("--iters", "30"));
   if (iters < 1) throw UsageError("--iters must be at least 1");
   std::vector<std::pair<std::string, double>> rows;
@@ -464,11 +497,14 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   }
   if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
   if (cmd == "run")
-    return cmd_run(parse_options(argc, argv, 2, {"--input", "--seed"}, {"--compare-eager"}));
+    return cmd_run(
+        parse_options(argc, argv, 2, {"--input", "--seed", "--device"}, {"--compare-eager"}));
   if (cmd == "fuse")
-    return cmd_fuse(parse_options(argc, argv, 2, {"--input", "--seed", "-o"}, {"--show-kernels"}));
+    return cmd_fuse(
+        parse_options(argc, argv, 2, {"--input", "--seed", "--device", "-o"}, {"--show-kernels"}));
   if (cmd == "bench")
-    return cmd_bench(parse_options(argc, argv, 2, {"--input", "--seed", "--iters", "--json"}, {}));
+    return cmd_bench(
+        parse_options(argc, argv, 2, {"--input", "--seed", "--device", "--iters", "--json"}, {}));
   if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));
   if (cmd == "save") {
     Options o = parse_options(argc, argv, 2, {"-o"}, {});

@@ -143,6 +143,11 @@ TEST(Fxjit, ClearErrors) {
   r = fxjit("run fx-example --bogus");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("unknown option --bogus"), std::string::npos);
+  r = fxjit("run fx-example --device quantum");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown device 'quantum'"), std::string::npos) << r.out;
+  r = fxjit("run fx-example --device cpu");
+  EXPECT_EQ(r.code, 0) << r.out;
   r = fxjit("save fx-example");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("save needs -o FILE"), std::string::npos);
