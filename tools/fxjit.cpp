@@ -50,7 +50,8 @@ commands:
   save MODEL -o FILE        write the model as an fx GraphModule file
   parse FILE                read a graph in the printed form, lint it, print it back
 
---device cpu|cuda[:N] runs run, fuse and bench on that device.
+--device cpu|cuda[:N] runs run, fuse and bench on that device; --inputs-from FILE
+takes the inputs from a torch.save file (a tensor or a list of tensors) instead.
 MODEL is a built-in example (fx-example, mlp), a file written by fx::save or
 `fxjit save`, or a TorchScript file. SHAPE is like 3x4 or 2,3,224,224; DTYPE is
 a torch dtype name (float32, float16, bfloat16, int64, ...). `fxjit <command> --help`
@@ -138,6 +139,10 @@ std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedMode
   if (o.has("--seed")) at::manual_seed(std::stoll(o.get("--seed")));
   std::vector<c10::IValue> inputs;
   for (const std::string& spec : o.all("--input")) inputs.push_back(random_input(spec));
+  if (o.has("--inputs-from")) {
+    if (!inputs.empty()) throw UsageError("give either --input or --inputs-from, not both");
+    inputs = fx::tool::load_inputs(o.get("--inputs-from"));
+  }
   if (inputs.empty()) {
     for (const auto& v : m.default_inputs) {
       if (!v.isTensor()) {
@@ -497,14 +502,16 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   }
   if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
   if (cmd == "run")
-    return cmd_run(
-        parse_options(argc, argv, 2, {"--input", "--seed", "--device"}, {"--compare-eager"}));
+    return cmd_run(parse_options(argc, argv, 2, {"--input", "--inputs-from", "--seed", "--device"},
+                                 {"--compare-eager"}));
   if (cmd == "fuse")
-    return cmd_fuse(
-        parse_options(argc, argv, 2, {"--input", "--seed", "--device", "-o"}, {"--show-kernels"}));
+    return cmd_fuse(parse_options(argc, argv, 2,
+                                  {"--input", "--inputs-from", "--seed", "--device", "-o"},
+                                  {"--show-kernels"}));
   if (cmd == "bench")
     return cmd_bench(
-        parse_options(argc, argv, 2, {"--input", "--seed", "--device", "--iters", "--json"}, {}));
+        parse_options(argc, argv, 2,
+                      {"--input", "--inputs-from", "--seed", "--device", "--iters", "--json"}, {}));
   if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));
   if (cmd == "save") {
     Options o = parse_options(argc, argv, 2, {"-o"}, {});

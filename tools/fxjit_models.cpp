@@ -108,4 +108,22 @@ LoadedModel load_model(const std::string& spec) {
                                        "), an fx::save file nor a TorchScript file");
 }
 
+std::vector<c10::IValue> load_inputs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kRuntime, "cannot open '" + path + "'");
+  std::vector<char> data((std::istreambuf_iterator<char>(in)), {});
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(data);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::kRuntime, "'" + path + "' is not a file written by torch.save: " +
+                                         e.what_without_backtrace());
+  }
+  if (v.isTensor()) return {v};
+  if (v.isTuple()) return v.toTupleRef().elements().vec();
+  if (v.isList()) return v.toListRef().vec();
+  throw Error(ErrorKind::kRuntime, "'" + path + "' holds a " + std::string(v.tagKind()) +
+                                       "; expected a tensor or a list of tensors");
+}
+
 }  // namespace fx::tool

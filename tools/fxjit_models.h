@@ -32,4 +32,8 @@ std::vector<std::string> builtin_models();
 // with a clear message for anything else.
 LoadedModel load_model(const std::string& spec);
 
+// Tensors from a file written by Python's torch.save (or torch::pickle_save):
+// one tensor, or a list/tuple of them, one per model input.
+std::vector<c10::IValue> load_inputs(const std::string& path);
+
 }  // namespace fx::tool

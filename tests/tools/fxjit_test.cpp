@@ -7,6 +7,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <torch/serialize.h>
 
 namespace {
 
@@ -90,6 +91,23 @@ TEST(Fxjit, FuseShowsGroupsKernelsAndAgreement) {
   size_t at = r.out.find("max |fused - unfused| = ");
   ASSERT_NE(at, std::string::npos);
   EXPECT_LT(std::stod(r.out.substr(at + 24)), 1e-4) << r.out.substr(at);
+}
+
+TEST(Fxjit, InputsFromATorchSaveFile) {
+  std::string file = temp_path("inputs.pt");
+  {
+    std::vector<char> bytes = torch::pickle_save(c10::IValue(torch::ones({3, 4})));
+    std::ofstream(file, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  Result r = fxjit("run fx-example --inputs-from " + file + " --compare-eager");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("output 0: float32[3, 5]"), std::string::npos) << r.out;
+  std::ofstream(file) << "garbage";
+  r = fxjit("run fx-example --inputs-from " + file);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("is not a file written by torch.save"), std::string::npos) << r.out;
+  std::filesystem::remove(file);
 }
 
 TEST(Fxjit, SaveThenLoadTheFile) {
