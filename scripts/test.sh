@@ -8,4 +8,8 @@ if [[ -n "${CI:-}" ]]; then
   export FX_WERROR=ON
 fi
 scripts/setup.sh
+# Sanitizers first, so that CTest's summary line ends the output.
+if [[ -n "${CI:-}" || -n "${FX_SANITIZE:-}" ]]; then
+  scripts/sanitize.sh
+fi
 exec ctest --test-dir build --output-on-failure -j"${FX_JOBS:-$(nproc)}" "$@"
