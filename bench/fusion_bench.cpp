@@ -8,9 +8,15 @@
 // inputs, one output). Before the runs it checks fused == eager, and prints the
 // environment, cold compile ms and disk-cache-hit ms; after them, one line per
 // case with the ratio. `--benchmark_filter=/8/16777216` runs only the target.
+//   BM_MlpEager/batch/dim, BM_MlpFused/batch/dim  a transformer MLP block,
+//     out = x + linear(gelu_tanh(linear(x, w1, b1)), w2, b2), x: [batch, dim],
+//     hidden 4*dim, GELU written out in its tanh form (as GPT-2's NewGELU:
+//     0.5*h*(1 + tanh(0.79788456*(h + 0.044715*h^3)))), both run as GraphModules;
+//     fusion turns the 9 GELU ops into one kernel (the GEMMs stay ATen's).
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -76,8 +82,87 @@ fx::jit::FuseOptions options() {
   return o;
 }
 
+// The MLP block above; weights are attributes (get_attr), x is the input.
+std::unique_ptr<fx::GraphModule> mlp_module(int64_t batch, int64_t dim) {
+  const int64_t hidden = 4 * dim;
+  auto g = std::make_unique<fx::Graph>();
+  fx::Node* x = g->placeholder("x");
+  fx::Node* w1 = g->get_attr("w1");
+  fx::Node* b1 = g->get_attr("b1");
+  fx::Node* w2 = g->get_attr("w2");
+  fx::Node* b2 = g->get_attr("b2");
+  fx::Node* h = g->call_function("aten::linear", {x, w1, b1});
+  fx::Node* cube = g->call_function("aten::pow.Tensor_Scalar", {h, 3.0});
+  fx::Node* inner = g->call_function("aten::mul.Scalar", {cube, 0.044715});
+  inner = g->call_function("aten::add.Tensor", {h, inner});
+  inner = g->call_function("aten::mul.Scalar", {inner, 0.7978845608028654});
+  fx::Node* t = g->call_function("aten::tanh", {inner});
+  t = g->call_function("aten::add.Scalar", {t, 1.0});
+  fx::Node* half = g->call_function("aten::mul.Scalar", {h, 0.5});
+  fx::Node* gelu = g->call_function("aten::mul.Tensor", {half, t});
+  fx::Node* o = g->call_function("aten::linear", {gelu, w2, b2});
+  o = g->call_function("aten::add.Tensor", {o, x});
+  g->output(o);
+  fx::Attributes attrs;
+  const double s1 = 1.0 / std::sqrt(static_cast<double>(dim));
+  const double s2 = 1.0 / std::sqrt(static_cast<double>(hidden));
+  attrs.values["w1"] = at::randn({hidden, dim}) * s1;
+  attrs.values["b1"] = at::randn({hidden}) * s1;
+  attrs.values["w2"] = at::randn({dim, hidden}) * s2;
+  attrs.values["b2"] = at::randn({dim}) * s2;
+  auto gm = std::make_unique<fx::GraphModule>(std::move(g), std::move(attrs));
+  fx::shape_prop(*gm, {at::randn({batch, dim}, at::kMeta)});
+  return gm;
+}
+
+// One MLP GraphModule per shape, shared by the eager and fused cases.
+std::shared_ptr<fx::GraphModule> mlp_for(int64_t batch, int64_t dim) {
+  static std::mutex m;
+  static std::map<std::pair<int64_t, int64_t>, std::shared_ptr<fx::GraphModule>> cache;
+  std::lock_guard<std::mutex> lock(m);
+  auto& gm = cache[{batch, dim}];
+  if (!gm) gm = mlp_module(batch, dim);
+  return gm;
+}
+
+void BM_MlpEager(benchmark::State& state) {
+  auto gm = mlp_for(state.range(0), state.range(1));
+  at::Tensor x = at::randn({state.range(0), state.range(1)});
+  for (auto _ : state) benchmark::DoNotOptimize(gm->forward({x}));
+}
+
+void BM_MlpFused(benchmark::State& state) {
+  auto gm = mlp_for(state.range(0), state.range(1));
+  auto fused = fx::jit::fuse(*gm);
+  at::Tensor x = at::randn({state.range(0), state.range(1)});
+  at::Tensor want = gm->forward({x}).toTensor(), got = fused->forward({x}).toTensor();
+  if (!at::allclose(got, want, 1e-4, 1e-5)) {
+    state.SkipWithError("fused MLP differs from eager");
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(fused->forward({x}));
+  int64_t kernels = 0, eager_calls = 0;
+  for (const auto& [name, m] : fused->attributes().modules)
+    if (auto k = std::dynamic_pointer_cast<fx::jit::FusedKernel>(m)) {
+      ++kernels;
+      eager_calls += k->eager_calls();
+    }
+  state.counters["kernels"] = static_cast<double>(kernels);
+  if (kernels == 0) state.SkipWithError("nothing was fused");
+  if (eager_calls > 0) state.SkipWithError("a fused kernel fell back to eager");
+}
+
+void mlp_args(benchmark::internal::Benchmark* b) {
+  for (int64_t batch : {64, 512})
+    for (int64_t dim : {256, 1024}) b->Args({batch, dim});
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.2);
+}
+BENCHMARK(BM_MlpEager)->Apply(mlp_args);
+BENCHMARK(BM_MlpFused)->Apply(mlp_args);
+
 std::mutex g_mutex;
 std::map<std::pair<int, int64_t>, double> g_eager_ms, g_fused_ms;
+std::map<std::pair<long long, long long>, double> g_mlp_eager_ms, g_mlp_fused_ms;
 
 void record(std::map<std::pair<int, int64_t>, double>& m, int n, int64_t e, double ms) {
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -131,6 +216,15 @@ class Reporter : public benchmark::ConsoleReporter {
     for (const Run& r : runs) {
       if (r.error_occurred) continue;
       std::string name = r.benchmark_name();
+      long long batch = 0, dim = 0;
+      bool mlp_eager = name.rfind("BM_MlpEager/", 0) == 0;
+      if (mlp_eager || name.rfind("BM_MlpFused/", 0) == 0) {
+        if (std::sscanf(name.c_str() + 12, "%lld/%lld", &batch, &dim) == 2) {
+          std::lock_guard<std::mutex> lock(g_mutex);
+          (mlp_eager ? g_mlp_eager_ms : g_mlp_fused_ms)[{batch, dim}] = r.GetAdjustedRealTime();
+        }
+        continue;
+      }
       int n = 0;
       long long e = 0;
       bool eager = name.rfind("BM_Eager/", 0) == 0;
@@ -190,6 +284,15 @@ int main(int argc, char** argv) {
     std::printf("%-6d %-10lld %12.3f %12.3f %8.2f %10.2f\n", key.first,
                 static_cast<long long>(key.second), it->second, fused_ms, it->second / fused_ms,
                 gbs);
+  }
+  if (!g_mlp_fused_ms.empty())
+    std::printf("\n%-6s %-6s %-6s %12s %12s %8s\n", "batch", "dim", "hidden", "eager_ms",
+                "fused_ms", "ratio");
+  for (const auto& [key, fused_ms] : g_mlp_fused_ms) {
+    auto it = g_mlp_eager_ms.find(key);
+    if (it == g_mlp_eager_ms.end()) continue;
+    std::printf("%-6lld %-6lld %-6lld %12.3f %12.3f %8.2f\n", key.first, key.second, 4 * key.second,
+                it->second, fused_ms, it->second / fused_ms);
   }
   benchmark::Shutdown();
   return 0;

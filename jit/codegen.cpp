@@ -2,7 +2,8 @@
 // shared/research/cpu_fusion_notes.md: <math.h> is included with __FAST_MATH__
 // defined so glibc declares its libmvec SIMD variants, but the kernel is
 // compiled without -ffast-math; loops are `#pragma omp simd`, and threads come
-// from ATen's at::parallel_for in the caller.
+// from the caller, which splits the range over ATen's intra-op threads (see
+// Note [Threads for CPU kernels] in jit/fused_kernel.cpp).
 #include <algorithm>
 #include <map>
 #include <sstream>

@@ -4,19 +4,122 @@
 //      (an output fed only by smaller inputs would not), else eager;
 //   3. allocate contiguous outputs; collapse dimensions that every operand
 //      walks contiguously, pick the Variant, fetch its kernel (compiling once);
-//   4. run it over at::parallel_for chunks.
+//   4. run it over chunks on ATen's intra-op threads (Note [Threads for CPU
+//      kernels]).
 #include "jit/fused_kernel.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
+#include <ATen/TensorIterator.h>
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
+#include <sys/mman.h>
 
 #include "ir/error.h"
 
 namespace fx::jit {
 namespace {
 
-constexpr int64_t kGrain = 32768;
+constexpr int64_t kGrain = 32768;  // elements per chunk, as ATen's GRAIN_SIZE
+
+// Note [Threads for CPU kernels]: at::parallel_for is a header template, and
+// with LibTorch's OpenMP backend its `#pragma omp parallel` only takes effect
+// in translation units compiled with -fopenmp, which fx's are not: it silently
+// ran every chunk on the calling thread (one core of two at 16M elements).
+// TensorIteratorBase::for_each is compiled inside LibTorch, so it splits a
+// range over ATen's own intra-op threads (the pool eager ops use, so the two
+// never oversubscribe each other). We iterate a byte view of n elements laid
+// over `anchor` (at least n bytes, never read or written) and recover each
+// chunk's [begin, end) from its pointer.
+template <typename F>
+void parallel_range(int64_t n, int64_t grain, const at::Tensor& anchor, const F& f) {
+  if (n <= grain || at::get_num_threads() <= 1 || at::in_parallel_region()) {
+    f(0, n);
+    return;
+  }
+  at::Tensor bytes = at::from_blob(anchor.data_ptr(), {n}, at::TensorOptions().dtype(at::kByte));
+  const char* base = static_cast<const char*>(bytes.const_data_ptr());
+  at::TensorIterator iter = at::TensorIteratorConfig()
+                                .add_output(bytes)
+                                .resize_outputs(false)
+                                .check_all_same_dtype(false)
+                                .set_check_mem_overlap(false)
+                                .build();
+  iter.for_each(
+      [&](char** data, const int64_t* strides, int64_t size0, int64_t size1) {
+        // One tensor, one dim: strides[0] == 1 (bytes); rows only if ATen split it.
+        for (int64_t r = 0; r < size1; ++r) {
+          int64_t begin = data[0] + r * strides[1] - base;
+          f(begin, begin + size0);
+        }
+      },
+      grain);
+}
+
+// Note [Huge pages for large outputs]: a fused kernel's output is fresh
+// memory on every call (as in eager). Above glibc's largest mmap threshold
+// (32 MiB) malloc maps it anew each time, so every call pays a page fault per
+// 4 KiB; in a VM that is ~25 ms for 64 MiB (1.6 us/fault, not parallel),
+// longer than the fused 8-op chain itself. Such outputs are mapped 2 MiB
+// aligned with MADV_HUGEPAGE instead (a no-op where THP is off): 32 faults,
+// ~5 ms (8-op chain on 16M floats: 35 -> 12 ms). Caveat seen in a Firecracker
+// VM: the first few calls of a process can cost ~80 ms while the host backs
+// guest memory that was never (or no longer) touched; steady state is fast.
+// FX_JIT_HUGEPAGES=0 turns it off; smaller outputs use at::empty. (c10's own
+// THP_MEM_ALLOC_ENABLE=1 does the same for every ATen allocation.)
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kHugeOutputBytes = size_t{32} << 20;
+
+struct Mapping {
+  void* base;
+  size_t len;
+};
+
+void unmap(void* ctx) {
+  auto* m = static_cast<Mapping*>(ctx);
+  munmap(m->base, m->len);
+  delete m;
+}
+
+class HugePageAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) override {
+    const size_t len = n + kHugePage;
+    void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return c10::GetCPUAllocator()->allocate(n);
+    auto addr = reinterpret_cast<uintptr_t>(raw);
+    void* data = reinterpret_cast<void*>((addr + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1));
+    madvise(data, n & ~(kHugePage - 1), MADV_HUGEPAGE);
+    return {data, new Mapping{raw, len}, &unmap, c10::Device(c10::DeviceType::CPU)};
+  }
+  void copy_data(void* dest, const void* src, size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+bool huge_pages_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("FX_JIT_HUGEPAGES");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
+
+at::Tensor empty_output(const std::vector<int64_t>& shape, c10::ScalarType dtype) {
+  int64_t numel = 1;
+  for (int64_t s : shape) numel *= s;
+  if (!huge_pages_enabled() ||
+      static_cast<size_t>(numel) * c10::elementSize(dtype) < kHugeOutputBytes)
+    return at::empty(shape, at::TensorOptions().dtype(dtype));
+  static HugePageAllocator allocator;
+  return at::detail::empty_generic(shape, &allocator, c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                   dtype, std::nullopt);
+}
 
 }  // namespace
 
@@ -119,7 +222,7 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   }
   // 3. outputs, collapsed layout
   std::vector<at::Tensor> outs;
-  for (auto d : spec_.outputs) outs.push_back(at::empty(shape, at::TensorOptions().dtype(d)));
+  for (auto d : spec_.outputs) outs.push_back(empty_output(shape, d));
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
   if (numel > 0) {
@@ -172,15 +275,15 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
     CpuKernelFn fn = kernel->fn;
     ++kernel_calls_;
     if (v.flat) {
-      at::parallel_for(0, numel, kGrain, [&](int64_t b, int64_t e) {
+      parallel_range(numel, kGrain, outs[0], [&](int64_t b, int64_t e) {
         fn(ptrs.data(), sizes.data(), flat_strides.data(), b, e);
       });
     } else {
       int64_t inner = sizes[R - 1];
       int64_t rows = numel / inner;
-      at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / inner), [&](int64_t b, int64_t e) {
-        fn(ptrs.data(), sizes.data(), flat_strides.data(), b, e);
-      });
+      parallel_range(
+          rows, std::max<int64_t>(1, kGrain / inner), outs[0],
+          [&](int64_t b, int64_t e) { fn(ptrs.data(), sizes.data(), flat_strides.data(), b, e); });
     }
   }
   if (outs.size() == 1) return outs[0];

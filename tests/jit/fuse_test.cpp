@@ -3,6 +3,7 @@
 // fallback on a compile error, FX_JIT_DISABLE and concurrent callers.
 #include "jit/fuse.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -322,6 +323,85 @@ TEST(FuseCpu, DiskCacheReuseAndCorruptEntry) {
   fs::remove_all(dir);
 }
 
+// Across processes: DiskCacheReusedAcrossProcesses runs this binary twice
+// (only DiskCacheChildProcess, which skips unless run so) on one fresh cache
+// dir; the first child compiles, the second must load the kernel from disk and
+// compile nothing.
+constexpr const char* kChildEnv = "FX_JIT_TEST_CHILD_CACHE_DIR";
+
+TEST(FuseCpu, DiskCacheChildProcess) {
+  const char* dir = std::getenv(kChildEnv);
+  if (!dir) GTEST_SKIP() << "helper for FuseCpu.DiskCacheReusedAcrossProcesses";
+  FuseOptions o;
+  o.cpu.cache_dir = dir;
+  auto gm = chain_module({100});
+  at::Tensor x = at::randn({100}), y = at::randn({100});
+  bool ok = at::allclose(fuse(*gm, o)->forward({x, y}).toTensor(), gm->forward({x, y}).toTensor(),
+                         1e-5, 1e-6);
+  auto s = compile_stats();
+  std::printf("FXCHILD ok=%d compiles=%lld disk_hits=%lld\n", ok ? 1 : 0,
+              static_cast<long long>(s.compiles), static_cast<long long>(s.disk_hits));
+  std::fflush(stdout);
+}
+
+TEST(FuseCpu, DiskCacheReusedAcrossProcesses) {
+  fs::path dir = fresh_dir("procs");
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  auto run_child = [&](int* ok, long long* compiles, long long* disk_hits) {
+    std::string cmd = "env -u GTEST_OUTPUT " + std::string(kChildEnv) + "='" + dir.string() +
+                      "' '" + self + "' --gtest_filter=FuseCpu.DiskCacheChildProcess 2>&1";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+      EXPECT_EQ(pclose(p), 0) << out;
+    }
+    size_t at = out.find("FXCHILD ");
+    ASSERT_NE(at, std::string::npos) << out;
+    ASSERT_EQ(std::sscanf(out.c_str() + at, "FXCHILD ok=%d compiles=%lld disk_hits=%lld", ok,
+                          compiles, disk_hits),
+              3)
+        << out;
+  };
+  int ok = 0;
+  long long compiles = -1, disk_hits = -1;
+  run_child(&ok, &compiles, &disk_hits);
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(compiles, 1);
+  EXPECT_EQ(disk_hits, 0);
+  run_child(&ok, &compiles, &disk_hits);
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(compiles, 0);
+  EXPECT_EQ(disk_hits, 1);
+  fs::remove_all(dir);
+}
+
+// Outputs of 32 MiB and more come from the huge-page allocator and the loop
+// is split over ATen's threads (flat and N-D variants); results must not change.
+TEST(FuseCpu, LargeOutputsAndParallelChunks) {
+  auto gm = chain_module({3000, 3000});
+  auto fused = fuse(*gm);
+  at::Tensor x = at::randn({3000, 3000}), y = at::randn({3000, 3000});
+  for (bool transpose : {false, true}) {
+    SCOPED_TRACE(transpose ? "transposed" : "contiguous");
+    at::Tensor xv = transpose ? x.t() : x;
+    at::Tensor want = gm->forward({xv, y}).toTensor();
+    at::Tensor got = fused->forward({xv, y}).toTensor();
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_TRUE(got.is_contiguous());
+    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6))
+        << "max abs diff " << (got - want).abs().max().item<double>();
+    got.add_(1);  // an ordinary, writable tensor
+    got.resize_({10});
+    EXPECT_EQ(got.numel(), 10);
+  }
+  auto k = std::dynamic_pointer_cast<FusedKernel>(fused->get_submodule("fused_0"));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->kernel_calls(), 2);
+  EXPECT_EQ(k->variants().size(), 2u);
+}
+
 TEST(FuseCpu, EightThreadsShareOneFusedModule) {
   clear_memory_cache();
   FuseOptions o;
@@ -335,7 +415,9 @@ TEST(FuseCpu, EightThreadsShareOneFusedModule) {
   for (int t = 0; t < 8; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < 20; ++i) {
-        int64_t n = 1000 + (t % 2) * 7;  // two layouts, never more kernels
+        // Sizes differ (odd threads also split their loop over ATen's
+        // threads), the layout does not: never more than one kernel.
+        int64_t n = t % 2 ? 70007 : 1000;
         at::Tensor x = at::randn({n}), y = at::randn({n});
         if (!at::allclose(fused->forward({x, y}).toTensor(), gm->forward({x, y}).toTensor(), 1e-5,
                           1e-6))
