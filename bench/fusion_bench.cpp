@@ -208,6 +208,20 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Eager)->Apply(args);
 BENCHMARK(BM_Fused)->Apply(args);
 
+// The memory floor: a device-to-device (here host) copy of N floats into an
+// existing buffer, reading and writing 8 bytes per element.
+void BM_Copy(benchmark::State& state) {
+  at::Tensor src = at::randn({state.range(0)}), dst = at::empty_like(src);
+  for (auto _ : state) dst.copy_(src);
+  state.SetBytesProcessed(state.iterations() * state.range(0) * 8);
+  state.counters["elems"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_Copy)
+    ->Arg(int64_t{1} << 20)
+    ->Arg(int64_t{1} << 24)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // Collects per-case times to print ratios at the end.
 class Reporter : public benchmark::ConsoleReporter {
  public:

@@ -5,8 +5,8 @@ them is kept), and draws plots into bench/plots/:
 - fusion_speedup.png: fused over eager, by tensor size, one line per chain length;
 - fusion_bandwidth.png: achieved GB/s of fused chains against the measured copy bandwidth.
 
-The plots use the counters that bench/fusion_bench.cpp reports (`ops`, `elements`,
-`speedup` or `ratio`, `GB/s`, and a copy case); they are skipped when those are absent.
+The plots read fusion_bench's case names (BM_Eager/<ops>/<elements>, BM_Fused/..., BM_Copy)
+and its bytes_per_second counters; they are skipped when those are absent.
 Run through bench/report, which picks the project's Python environment.
 """
 
@@ -107,38 +107,44 @@ def plots(results):
         print("matplotlib is not installed: no plots")
         return []
     made = []
-    fusion = [b for name, data in results.items() if "fusion" in name for b in data["benchmarks"]
-              if "elements" in b and "ops" in b]
-    ratio_key = next((k for k in ("speedup", "ratio", "vs_eager") if any(k in b for b in fusion)), None)
+    # fusion_bench names its cases BM_Eager/<ops>/<elements>/... and BM_Fused/<ops>/<elements>/...
+    eager, fused, copy_gbs = {}, {}, []
+    for name, data in results.items():
+        if "fusion" not in name:
+            continue
+        for b in data["benchmarks"]:
+            parts = b["name"].split("/")
+            if parts[0] in ("BM_Eager", "BM_Fused") and len(parts) >= 3:
+                key = (int(parts[1]), int(parts[2]))
+                (eager if parts[0] == "BM_Eager" else fused)[key] = b
+            elif parts[0] == "BM_Copy" and "bytes_per_second" in b:
+                copy_gbs.append(b["bytes_per_second"] / 1e9)
     os.makedirs(PLOTS, exist_ok=True)
-    if fusion and ratio_key:
+    keys = sorted(set(eager) & set(fused))
+    if keys:
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for ops in sorted({int(b["ops"]) for b in fusion}):
-            pts = sorted((b["elements"], b[ratio_key]) for b in fusion if int(b["ops"]) == ops and ratio_key in b)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{ops} ops")
+        for ops in sorted({k[0] for k in keys}):
+            pts = [(k[1], eager[k]["real_time"] / fused[k]["real_time"]) for k in keys if k[0] == ops]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{ops} ops")
         ax.set_xscale("log")
         ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_xlabel("elements")
+        ax.set_xlabel("elements (float32)")
         ax.set_ylabel("fused speed-up over eager")
-        ax.set_title("fx fused vs eager LibTorch")
+        ax.set_title("fx fused vs eager LibTorch, CPU")
         ax.legend()
         path = os.path.join(PLOTS, "fusion_speedup.png")
         fig.savefig(path, dpi=110, bbox_inches="tight")
         made.append(path)
-    bw = [b for b in fusion if "GB/s" in b]
-    copy = [b for name, data in results.items() for b in data["benchmarks"] if "copy" in b["name"].lower() and "GB/s" in b]
-    if bw:
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for ops in sorted({int(b["ops"]) for b in bw}):
-            pts = sorted((b["elements"], b["GB/s"]) for b in bw if int(b["ops"]) == ops)
+        for ops in sorted({k[0] for k in keys}):
+            pts = [(k[1], fused[k].get("bytes_per_second", 0) / 1e9) for k in keys if k[0] == ops]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"fused, {ops} ops")
-        if copy:
-            ax.axhline(max(b["GB/s"] for b in copy), color="black", linestyle="--", label="copy bandwidth")
+        if copy_gbs:
+            ax.axhline(max(copy_gbs), color="black", linestyle="--", label="copy bandwidth")
         ax.set_xscale("log")
-        ax.set_xlabel("elements")
+        ax.set_xlabel("elements (float32)")
         ax.set_ylabel("GB/s")
-        ax.set_title("achieved bandwidth of fused chains")
+        ax.set_title("achieved bandwidth of fused chains, CPU")
         ax.legend()
         path = os.path.join(PLOTS, "fusion_bandwidth.png")
         fig.savefig(path, dpi=110, bbox_inches="tight")
