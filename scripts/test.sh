@@ -11,5 +11,6 @@ scripts/setup.sh
 # Sanitizers first, so that CTest's summary line ends the output.
 if [[ -n "${CI:-}" || -n "${FX_SANITIZE:-}" ]]; then
   scripts/sanitize.sh
+  FX_FUZZ_SECONDS="${FX_FUZZ_SECONDS:-30}" scripts/fuzz.sh
 fi
 exec ctest --test-dir build --output-on-failure -j"${FX_JOBS:-$(nproc)}" "$@"
