@@ -197,6 +197,32 @@ void quote_python(std::string& out, const std::string& s) {
   out += q;
 }
 
+// Note [Bare strings]: node lines print strings unquoted, as torch.fx does
+// (`kwargs = {approximate: tanh}`). A string that is empty, has characters the
+// parser treats as structure, or spells another literal (None, 1.5, cpu,
+// torch.float32) is quoted instead, so parse_graph(str()) is exact.
+bool reads_back_bare(const std::string& s) {
+  if (s.empty() || s.front() == ' ' || s.back() == ' ') return false;
+  for (char c : s) {
+    if (c == ',' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' ||
+        c == '\'' || c == '"' || c == '%' || c == '<' || c == '\n' || c == '\r' || c == '\t' ||
+        c == '\\' || static_cast<unsigned char>(c) < 0x20)
+      return false;
+  }
+  if (s == "None" || s == "True" || s == "False" || s == "inf" || s == "-inf" || s == "nan")
+    return false;
+  if (s.rfind("torch.", 0) == 0 || s.rfind("device(", 0) == 0) return false;
+  // Numbers and device names read back as numbers and devices.
+  char first = s[0] == '-' ? (s.size() > 1 ? s[1] : 'x') : s[0];
+  if ((first >= '0' && first <= '9') || first == '.') return false;
+  static const char* devices[] = {"cpu", "cuda", "meta", "mps", "xpu", "hip", "mkldnn"};
+  for (const char* d : devices) {
+    std::string dev = d;
+    if (s == dev || s.rfind(dev + ":", 0) == 0) return false;
+  }
+  return true;
+}
+
 void append_int(std::string& out, int64_t v) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), v);
@@ -249,7 +275,9 @@ void render(std::string& out, const Argument& a, Style style) {
     case K::kInt: append_int(out, a.to_int()); return;
     case K::kDouble: append_double(out, a.to_double()); return;
     case K::kString:
-      if (style == Style::kRepr) {
+      // torch.fx prints str() unquoted; we do too unless the text would not
+      // read back as the same string (see Note [Bare strings]).
+      if (style == Style::kRepr || !reads_back_bare(a.to_string())) {
         quote_python(out, a.to_string());
       } else {
         out += a.to_string();

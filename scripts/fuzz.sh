@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/*_fuzz.cpp) with clang, AddressSanitizer
 # and UndefinedBehaviorSanitizer in build-fuzz/, and runs each for
-# FX_FUZZ_SECONDS (default 30) from its seed corpus in fuzz/corpus/<name>/.
+# FX_FUZZ_SECONDS (default 30) from its seed corpus in fuzz/corpus/<name>/,
+# with a fixed libFuzzer seed so that a CI run can be reproduced.
 # scripts/test.sh calls it in CI. A crash leaves its input in build-fuzz/
 # (crash-*): add it to the corpus and as a regression test.
 set -euo pipefail
@@ -40,7 +41,7 @@ for t in "${targets[@]}"; do
   work="build-fuzz/corpus-$name"
   mkdir -p "$work"
   echo "fuzz: $t for ${seconds}s from fuzz/corpus/$name"
-  if ! (cd build-fuzz && "./$t" -max_total_time="$seconds" -print_final_stats=0 \
+  if ! (cd build-fuzz && "./$t" -seed=1 -max_total_time="$seconds" -print_final_stats=0 \
           -rss_limit_mb=4096 "../$work" "../fuzz/corpus/$name" > "fuzz-$name.log" 2>&1); then
     echo "fuzz: $t found a crash; see build-fuzz/fuzz-$name.log and build-fuzz/crash-*" >&2
     tail -30 "build-fuzz/fuzz-$name.log" >&2

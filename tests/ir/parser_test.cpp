@@ -94,6 +94,25 @@ TEST(Parser, ErrorsNameTheLineAndTheProblem) {
       "unknown torch constant 'torch.nonsense'");
 }
 
+// Found by fuzz/parse_graph_fuzz.cpp: empty strings (and other strings that
+// would read back as something else) lost a round trip when printed bare.
+TEST(Parser, StringsThatWouldNotReadBackAreQuoted) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  g.call_module("m", {x, "", "a,b", "None", "1.5", "cpu", " pad", "torch.float32", "it's", "tanh"});
+  std::string text = g.str();
+  EXPECT_NE(text.find("(%x, '', 'a,b', 'None', '1.5', 'cpu', ' pad', 'torch.float32', \"it's\", tanh)"),
+            std::string::npos)
+      << text;
+  auto parsed = parse_graph(text);
+  EXPECT_EQ(parsed->str(), text);
+  const Args& args = parsed->find_nodes(Op::CallModule)[0]->args();
+  EXPECT_EQ(args[1].to_string(), "");
+  EXPECT_EQ(args[3].to_string(), "None");
+  EXPECT_EQ(args[5].to_string(), "cpu");
+  EXPECT_EQ(args[9].to_string(), "tanh");
+}
+
 TEST(Parser, DeepNestingIsAnErrorNotACrash) {
   std::string deep =
       "%x : [#users=1] = placeholder[target=x]\n%y : [#users=1] = call_function[target=f](args = "
