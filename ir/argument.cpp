@@ -215,12 +215,7 @@ bool reads_back_bare(const std::string& s) {
   // Numbers and device names read back as numbers and devices.
   char first = s[0] == '-' ? (s.size() > 1 ? s[1] : 'x') : s[0];
   if ((first >= '0' && first <= '9') || first == '.') return false;
-  static const char* devices[] = {"cpu", "cuda", "meta", "mps", "xpu", "hip", "mkldnn"};
-  for (const char* d : devices) {
-    std::string dev = d;
-    if (s == dev || s.rfind(dev + ":", 0) == 0) return false;
-  }
-  return true;
+  return !is_device_name(s);
 }
 
 void append_int(std::string& out, int64_t v) {

@@ -86,4 +86,19 @@ std::optional<c10::MemoryFormat> memory_format_from_name(const std::string& name
   return std::nullopt;
 }
 
+bool is_device_name(const std::string& name) {
+  static const char* types[] = {"cpu", "cuda", "meta", "mps", "xpu", "hip", "mkldnn"};
+  for (const char* type : types) {
+    std::string t = type;
+    if (name == t) return true;
+    if (name.size() > t.size() + 1 && name.compare(0, t.size(), t) == 0 && name[t.size()] == ':') {
+      bool digits = true;
+      for (size_t i = t.size() + 1; i < name.size(); ++i)
+        digits = digits && std::isdigit(static_cast<unsigned char>(name[i]));
+      if (digits) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace fx

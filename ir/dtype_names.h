@@ -20,4 +20,7 @@ std::optional<c10::ScalarType> dtype_from_name(const std::string& name);
 std::optional<c10::Layout> layout_from_name(const std::string& name);
 std::optional<c10::MemoryFormat> memory_format_from_name(const std::string& name);
 
+// Whether name spells a device as torch prints one (`cpu`, `cuda`, `cuda:1`).
+bool is_device_name(const std::string& name);
+
 }  // namespace fx

@@ -129,21 +129,6 @@ class LineParser {
     }
   }
 
-  static bool looks_like_device(const std::string& t) {
-    static const char* types[] = {"cpu", "cuda", "meta", "mps", "xpu", "hip", "mkldnn"};
-    for (const char* ty : types) {
-      std::string_view v(t), p(ty);
-      if (v == p) return true;
-      if (v.substr(0, p.size()) == p && v.size() > p.size() + 1 && v[p.size()] == ':') {
-        bool digits = true;
-        for (char c : v.substr(p.size() + 1))
-          digits = digits && std::isdigit(static_cast<unsigned char>(c));
-        if (digits) return true;
-      }
-    }
-    return false;
-  }
-
   Argument atom(const std::string& t, Style style, bool top) {
     if (t.empty()) return std::string();
     if (t == "None") return Argument();
@@ -176,7 +161,7 @@ class LineParser {
       fail("unknown torch constant '" + t + "'");
     }
     if (t[0] == '<') fail("tensor constants cannot be parsed back; use a get_attr node instead");
-    if (looks_like_device(t)) return parse_device(t);
+    if (is_device_name(t)) return parse_device(t);
     if (style == Style::kStr) {
       // Python's str/repr prints nodes by bare name.
       auto it = nodes_.find(t);

@@ -22,6 +22,7 @@
 #include "ir/dtype_names.h"
 #include "ir/error.h"
 #include "ir/graph.h"
+#include "ir/last_use.h"
 #include "runtime/operator.h"
 
 namespace fx {
@@ -379,14 +380,8 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
   for (const Node* n : graph.nodes())
     names_[n] = taken.count(n->name()) ? n->name() + "_" : n->name();
 
-  // Last uses, as in the Program: walking backwards, the first user met.
-  std::unordered_map<const Node*, std::vector<const Node*>> dead_after;
-  {
-    std::unordered_set<const Node*> seen;
-    for (const Node* n : graph.nodes().reversed())
-      for (const Node* in : n->all_input_nodes())
-        if (seen.insert(in).second && n->op() != Op::Output) dead_after[n].push_back(in);
-  }
+  // Values released after their last use, as in the Program (not at the return).
+  const auto dead_after = last_uses(graph);
 
   std::vector<std::string> params, placeholder_names;
   std::vector<std::string> body;
@@ -497,7 +492,7 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
         break;
     }
     auto dead = dead_after.find(n);
-    if (dead != dead_after.end()) {
+    if (dead != dead_after.end() && n->op() != Op::Output) {
       stmt += " ";
       for (const Node* d : dead->second) {
         VarKind k = kinds_.at(d);

@@ -6,6 +6,7 @@
 
 #include "ir/error.h"
 #include "runtime/operator.h"
+#include "runtime/torchscript_import.h"
 
 namespace fx {
 
@@ -48,6 +49,12 @@ void register_function(const std::string& name, Function fn) {
   slot = std::make_shared<Function>(std::move(fn));
 }
 
+bool is_registered_function(const std::string& name) {
+  Registry& r = registry();
+  std::shared_lock<std::shared_mutex> lock(r.mutex);
+  return r.functions.count(name) != 0;
+}
+
 const Function* find_function(const std::string& name) {
   Registry& r = registry();
   {
@@ -55,16 +62,24 @@ const Function* find_function(const std::string& name) {
     auto it = r.functions.find(name);
     if (it != r.functions.end()) return it->second.get();
   }
-  // A TorchScript custom class name calls its constructor (see fx::make_object).
-  if (name.rfind("__torch__.torch.classes.", 0) != 0) return nullptr;
-  c10::ClassTypePtr type = find_custom_class(name);
-  if (!type) return nullptr;
-  register_function(name, [type](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-    if (!kwargs.empty())
-      throw Error(ErrorKind::kRuntime, "constructors of " + type->name()->qualifiedName() +
-                                           " take no keyword arguments");
-    return construct_object(type, std::move(args));
-  });
+  // Functions that exist by convention are registered on first use, so a
+  // process that loads a saved graph finds them without having made it:
+  // `jit.<ns>.<op>` functions made by TorchScript import, and a TorchScript
+  // custom class name, which calls its constructor (see fx::make_object).
+  if (name.rfind("jit.", 0) == 0) {
+    if (!register_torchscript_function(name)) return nullptr;
+  } else if (name.rfind("__torch__.torch.classes.", 0) == 0) {
+    c10::ClassTypePtr type = find_custom_class(name);
+    if (!type) return nullptr;
+    register_function(name, [type](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
+      if (!kwargs.empty())
+        throw Error(ErrorKind::kRuntime, "constructors of " + type->name()->qualifiedName() +
+                                             " take no keyword arguments");
+      return construct_object(type, std::move(args));
+    });
+  } else {
+    return nullptr;
+  }
   std::shared_lock<std::shared_mutex> lock(r.mutex);
   return r.functions.at(name).get();
 }

@@ -21,7 +21,12 @@ using Function = std::function<c10::IValue(std::vector<c10::IValue>, const IValu
 // containing `::` are reserved for dispatcher operators and are refused.
 void register_function(const std::string& name, Function fn);
 
-// The function registered under name, or nullptr.
+// The function registered under name, or nullptr. Functions that exist by
+// convention (TorchScript import's `jit.*`, custom class constructors) are
+// registered here on first use.
 const Function* find_function(const std::string& name);
+
+// Whether name has been registered (no registration on first use).
+bool is_registered_function(const std::string& name);
 
 }  // namespace fx

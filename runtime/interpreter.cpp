@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include "ir/error.h"
+#include "ir/last_use.h"
 #include "runtime/codegen.h"
 #include "runtime/functions.h"
 #include "runtime/graph_module.h"
@@ -14,12 +15,7 @@ namespace fx {
 
 Interpreter::Interpreter(GraphModule& module, bool garbage_collect_values)
     : module_(module), gc_(garbage_collect_values) {
-  if (gc_) {
-    std::unordered_set<const Node*> seen;
-    for (const Node* n : module_.graph().nodes().reversed())
-      for (const Node* in : n->all_input_nodes())
-        if (seen.insert(in).second) last_uses_[n].push_back(in);
-  }
+  if (gc_) last_uses_ = last_uses(module_.graph());
 }
 
 c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {

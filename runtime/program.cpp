@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "ir/graph.h"
+#include "ir/last_use.h"
 #include "runtime/codegen.h"
 #include "runtime/graph_module.h"
 #include "runtime/operator.h"
@@ -52,17 +53,8 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
   for (const Node* n : graph.nodes()) slot_of[n] = static_cast<int>(slot_of.size());
   p->num_slots_ = slot_of.size();
 
-  // Last uses: walking backwards, the first user met is the last one.
-  std::unordered_map<const Node*, std::vector<int>> release;
-  {
-    std::unordered_map<const Node*, bool> seen;
-    for (const Node* n : graph.nodes().reversed()) {
-      for (const Node* in : n->all_input_nodes()) {
-        if (seen.emplace(in, true).second && n->op() != Op::Output)
-          release[n].push_back(slot_of[in]);
-      }
-    }
-  }
+  // Values the output uses are returned, not released.
+  const auto dead_after = last_uses(graph);
 
   std::function<Source(const Argument&, const c10::Argument*, const Node*)> source_of =
       [&](const Argument& a, const c10::Argument* formal, const Node* node) -> Source {
@@ -97,8 +89,9 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
     instr.where = describe(*n);
     instr.name = n->op() == Op::Placeholder ? n->target() : n->name();
     instr.out = slot_of.at(n);
-    auto rel = release.find(n);
-    if (rel != release.end()) instr.release = rel->second;
+    auto dead = dead_after.find(n);
+    if (dead != dead_after.end() && n->op() != Op::Output)
+      for (const Node* in : dead->second) instr.release.push_back(slot_of.at(in));
     switch (n->op()) {
       case Op::Placeholder:
         instr.kind = Instr::Kind::kPlaceholder;

@@ -19,9 +19,7 @@
 #include "ir/dtype_names.h"
 #include "ir/error.h"
 #include "ir/graph.h"
-#include "runtime/functions.h"
 #include "runtime/graph_module.h"
-#include "runtime/torchscript_import.h"
 
 namespace fx {
 namespace {
@@ -635,12 +633,6 @@ class Reader {
       attrs.modules[name] = module(m, where + ".modules['" + name + "']",
                                    qualname.empty() ? name : qualname + "." + name, depth + 1);
     auto g = graph(object(member(j, "graph", where), where + ".graph"), where + ".graph");
-    // Functions made by TorchScript import (`jit.aten.dim`, ...) exist once
-    // something registers them; a loading process may never have imported.
-    for (const Node* n : g->nodes())
-      if (n->op() == Op::CallFunction && n->target().rfind("jit.", 0) == 0 &&
-          !find_function(n->target()))
-        register_torchscript_function(n->target());
     try {
       return std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
     } catch (const Error& e) {

@@ -4,6 +4,7 @@
 
 #include "runtime/graph_module.h"
 #include "runtime/interpreter.h"
+#include "runtime/stand_in.h"
 
 namespace fx {
 
@@ -39,39 +40,6 @@ std::string value_kind(const c10::IValue& v) {
 
 namespace {
 
-// Meta tensors -> uninitialised CPU tensors of the same layout, for
-// operators that have no meta kernel in C++ (convolution, for one).
-c10::IValue to_stand_in(const c10::IValue& v) {
-  if (v.isTensor() && v.toTensor().is_meta()) {
-    const at::Tensor& t = v.toTensor();
-    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kCPU));
-  }
-  if (v.isTensorList()) {
-    c10::List<at::Tensor> out;
-    for (const at::Tensor& t : v.toTensorVector()) out.push_back(to_stand_in(t).toTensor());
-    return out;
-  }
-  return v;
-}
-
-c10::IValue to_meta(const c10::IValue& v) {
-  if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
-    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kMeta));
-  }
-  if (v.isTensorList()) {
-    c10::List<at::Tensor> out;
-    for (const at::Tensor& t : v.toTensorVector()) out.push_back(to_meta(t).toTensor());
-    return out;
-  }
-  if (v.isTuple()) {
-    std::vector<c10::IValue> items;
-    for (const auto& item : v.toTupleRef().elements()) items.push_back(to_meta(item));
-    return c10::ivalue::Tuple::create(std::move(items));
-  }
-  return v;
-}
-
 class ShapeProp : public Interpreter {
  public:
   ShapeProp(GraphModule& gm, bool to_meta) : Interpreter(gm), to_meta_(to_meta) {}
@@ -100,10 +68,10 @@ class ShapeProp : public Interpreter {
     } catch (const std::exception&) {
       // No meta kernel: run on uninitialised stand-ins and keep only the layout.
       std::vector<c10::IValue> real_args;
-      for (const auto& a : args) real_args.push_back(to_stand_in(a));
+      for (const auto& a : args) real_args.push_back(cpu_stand_in(a));
       IValueKwargs real_kwargs;
-      for (const auto& kv : kwargs) real_kwargs.emplace_back(kv.first, to_stand_in(kv.second));
-      return to_meta(Interpreter::call_function(n, real_args, real_kwargs));
+      for (const auto& kv : kwargs) real_kwargs.emplace_back(kv.first, cpu_stand_in(kv.second));
+      return meta_like(Interpreter::call_function(n, real_args, real_kwargs));
     }
   }
 

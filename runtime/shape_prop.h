@@ -7,7 +7,7 @@
 //
 // Inputs may be meta tensors: then parameters and buffers are moved to the
 // meta device for the run, so no data is read or computed. Operators with no
-// meta kernel in C++ (convolution, ...) run instead on uninitialised CPU
+// meta kernel in C++ (convolution, ...) run instead on zero-filled CPU
 // stand-ins of the same layout, and only their output layout is kept. Returns the
 // output, like FX's propagate(). An operator that fails raises fx::Error
 // naming the node.

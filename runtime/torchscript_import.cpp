@@ -173,7 +173,7 @@ std::string jit_function(const torch::jit::Operator& op) {
   if (ns != std::string::npos) name.replace(ns, 2, ".");
   std::string target =
       "jit." + name + (schema.overload_name().empty() ? "" : "." + schema.overload_name());
-  if (find_function(target)) return target;
+  if (is_registered_function(target)) return target;
   torch::jit::Operation operation = op.getOperation();
   std::vector<c10::Argument> formals = schema.arguments();
   bool vararg = schema.is_vararg();
@@ -196,7 +196,7 @@ std::string jit_function(const torch::jit::Operator& op) {
 }
 
 std::string if_else_function() {
-  if (!find_function(kIfElse)) {
+  if (!is_registered_function(kIfElse)) {
     register_function(kIfElse, [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
       if (args.size() != 3 || !kwargs.empty() || !args[0].isBool())
         throw Error(ErrorKind::kRuntime,

@@ -66,9 +66,9 @@ std::unique_ptr<GraphModule> import_torchscript(const torch::jit::Module& module
 // The functions import_torchscript registers with fx::register_function for
 // TorchScript-only operators (`jit.aten.dim`, `jit.prim.NumToTensor.Scalar`)
 // and for scalar logic (`jit.if_else`) exist in a process once an import
-// has made them. A process that runs such a graph without importing it (one
-// loaded from a file, say) registers each target with this first. Returns
-// false when target names no such function. Thread-safe.
+// has made them, or when fx::find_function first meets such a target (so a
+// graph loaded from a file runs without an import). Returns false when target
+// names no such function. Thread-safe.
 bool register_torchscript_function(const std::string& target);
 
 // torch::jit::load(path) followed by import_torchscript. A file that cannot

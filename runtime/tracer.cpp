@@ -24,6 +24,7 @@
 #include "runtime/functions.h"
 #include "runtime/operator.h"
 #include "runtime/shape_prop.h"
+#include "runtime/stand_in.h"
 
 namespace fx {
 
@@ -141,42 +142,6 @@ bool reads_only_metadata(const std::string& name) {
                                                       "aten::dense_dim",
                                                       "aten::sparse_dim"};
   return ops.count(name) != 0;
-}
-
-c10::IValue zero_stand_in(const c10::IValue& v) {
-  if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
-    if (!t.defined() || !t.is_meta()) return v;
-    at::Tensor s = at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kCPU));
-    s.zero_();
-    return s;
-  }
-  if (v.isTensorList()) {
-    c10::List<at::Tensor> out;
-    for (const at::Tensor& t : v.toTensorVector()) out.push_back(zero_stand_in(t).toTensor());
-    return out;
-  }
-  if (v.isList()) {
-    c10::impl::GenericList out(v.toList().elementType());
-    for (const c10::IValue& item : v.toListRef()) out.push_back(zero_stand_in(item));
-    return out;
-  }
-  if (v.isDevice() && v.toDevice().is_meta()) return c10::Device(at::kCPU);
-  return v;
-}
-
-c10::IValue back_to_meta(const c10::IValue& v) {
-  if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
-    if (!t.defined()) return v;
-    return at::empty_strided(t.sizes(), t.strides(), t.options().device(at::kMeta));
-  }
-  if (v.isTensorList()) {
-    c10::List<at::Tensor> out;
-    for (const at::Tensor& t : v.toTensorVector()) out.push_back(back_to_meta(t).toTensor());
-    return out;
-  }
-  return v;
 }
 
 }  // namespace
@@ -385,7 +350,7 @@ void Tracer::record_operator(const c10::OperatorHandle& op, std::vector<c10::IVa
                          (fed_by ? describe(*fed_by) : std::string("no traced input")) +
                          "), so it cannot be traced; wrap the code around it with fx::wrap");
       std::vector<c10::IValue> stand_ins;
-      for (const auto& v : meta_stack) stand_ins.push_back(zero_stand_in(v));
+      for (const auto& v : meta_stack) stand_ins.push_back(cpu_stand_in(v));
       try {
         op.callBoxed(stand_ins);
       } catch (const c10::Error& e) {
@@ -393,7 +358,7 @@ void Tracer::record_operator(const c10::OperatorHandle& op, std::vector<c10::IVa
                          "CPU stand-ins: " + e.what_without_backtrace());
       }
       meta_stack.clear();
-      for (const auto& v : stand_ins) meta_stack.push_back(back_to_meta(v));
+      for (const auto& v : stand_ins) meta_stack.push_back(meta_like(v));
     }
   }
 
@@ -419,6 +384,17 @@ void Tracer::record_operator(const c10::OperatorHandle& op, std::vector<c10::IVa
   }
 }
 
+c10::IValue Tracer::wrap_result(const c10::IValue& out, Node* node) {
+  if (!out.isTuple()) return wrap_outputs(out, node, {});
+  std::vector<c10::IValue> items;
+  const auto& elements = out.toTupleRef().elements();
+  for (size_t i = 0; i < elements.size(); ++i) {
+    Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
+    items.push_back(wrap_outputs(elements[i], item, {}));
+  }
+  return c10::ivalue::Tuple::create(std::move(items));
+}
+
 c10::IValue Tracer::record_call(Op op, const std::string& target,
                                 const std::vector<c10::IValue>& call_args,
                                 const std::function<c10::IValue(std::vector<c10::IValue>)>& fn) {
@@ -436,9 +412,9 @@ c10::IValue Tracer::record_call(Op op, const std::string& target,
       out = fn(metas);
     } catch (const std::exception&) {
       std::vector<c10::IValue> stand_ins;
-      for (const auto& v : metas) stand_ins.push_back(zero_stand_in(v));
+      for (const auto& v : metas) stand_ins.push_back(cpu_stand_in(v));
       try {
-        out = back_to_meta(fn(stand_ins));
+        out = meta_like(fn(stand_ins));
       } catch (const std::exception& e) {
         g_current = saved;
         throw TraceError("cannot compute the output of " + target +
@@ -450,18 +426,9 @@ c10::IValue Tracer::record_call(Op op, const std::string& target,
     g_current = saved;
   }
   Node* node = create_node(op, target, std::move(args), {});
-  if (out.isTuple()) {
-    std::vector<c10::IValue> items;
-    const auto& elements = out.toTupleRef().elements();
-    for (size_t i = 0; i < elements.size(); ++i) {
-      Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
-      items.push_back(wrap_outputs(elements[i], item, {}));
-    }
-    return c10::ivalue::Tuple::create(std::move(items));
-  }
-  if (!out.isTensor())
+  if (!out.isTuple() && !out.isTensor())
     throw TraceError(target + " must return a tensor or a tuple of tensors while tracing");
-  return wrap_outputs(out, node, {});
+  return wrap_result(out, node);
 }
 
 c10::IValue Tracer::record_object(const c10::ClassTypePtr& type,
@@ -499,19 +466,10 @@ c10::IValue Tracer::record_method(const c10::IValue& object, const std::string& 
   c10::IValue out = invoke_method(object, method, std::move(metas));
   Node* node = create_node(Op::CallMethod, method, std::move(node_args), {});
   if (out.isNone()) return out;
-  if (out.isTuple()) {
-    std::vector<c10::IValue> items;
-    const auto& elements = out.toTupleRef().elements();
-    for (size_t i = 0; i < elements.size(); ++i) {
-      Node* item = create_node(Op::CallFunction, "getitem", {node, static_cast<int64_t>(i)}, {});
-      items.push_back(wrap_outputs(elements[i], item, {}));
-    }
-    return c10::ivalue::Tuple::create(std::move(items));
-  }
-  if (!out.isTensor())
+  if (!out.isTuple() && !out.isTensor())
     throw TraceError("method '" + method + "' returned a " + std::string(out.tagKind()) +
                      "; while tracing, methods of registered classes must return tensors");
-  return wrap_outputs(out, node, {});
+  return wrap_result(out, node);
 }
 
 std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,

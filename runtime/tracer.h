@@ -6,7 +6,7 @@
 // storage-less tensors; while a trace runs, a boxed fallback on a dispatcher
 // key above autograd sees every operator call, records it, and computes its
 // output shapes on meta tensors (or, for operators without a meta kernel, on
-// uninitialised CPU stand-ins). Parameters and buffers of the root module
+// zero-filled CPU stand-ins). Parameters and buffers of the root module
 // become get_attr nodes with their qualified names; other real tensors become
 // constant attributes (`_tensor_constant0`). Tracing never changes the module:
 // in-place updates of buffers run on meta copies.
@@ -98,6 +98,9 @@ class Tracer {
   c10::IValue to_meta(const c10::IValue& v);
   c10::IValue wrap_outputs(const c10::IValue& meta_out, Node* node,
                            const std::vector<c10::IValue>& inputs);
+  // A call's result as proxies: a tensor for node itself, a tuple through one
+  // getitem node per element.
+  c10::IValue wrap_result(const c10::IValue& meta_out, Node* node);
   at::Tensor meta_of(const at::Tensor& t);
 
   TraceOptions options_;
@@ -127,7 +130,7 @@ std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
 // instead of being traced into, and run by the runtime under that name.
 // Call the returned function from the traced code; outside a trace it just
 // calls fn. Its output shapes come from running fn on meta tensors (or on
-// uninitialised CPU stand-ins).
+// zero-filled CPU stand-ins).
 //   static auto my_gelu = fx::wrap("my_gelu", [](std::vector<c10::IValue> a) { ... });
 //   ... y = my_gelu({x}).toTensor();
 std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
