@@ -16,6 +16,7 @@
 
 #include "ir/error.h"
 #include "jit/fused_kernel.h"
+#include "jit/fused_serialize.h"
 #include "jit/kernel.h"
 #include "jit/ops.h"
 
@@ -108,6 +109,7 @@ std::string explain_fusion(const GraphModule& gm, const FuseOptions& options) {
 }
 
 std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
+  register_serialization();  // so that fx::save can write what fuse returns
   std::unique_ptr<Graph> graph = gm.graph().clone();
   Attributes attrs = gm.attributes();
   if (disabled())
@@ -115,8 +117,15 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
   check_meta(*graph);
   Partition p = partition(*graph, options.partition);
   int next = 0;
-  for (const FusionGroup& group : p.groups) {
+  // Outputs of groups already fused -> the nodes that replaced them; a later
+  // group can read them (when merging the two would have formed a cycle).
+  std::unordered_map<const Node*, Node*> replaced;
+  for (FusionGroup group : p.groups) {
     if (!wanted(group, options.backend)) continue;
+    for (Node*& in : group.inputs) {
+      auto it = replaced.find(in);
+      if (it != replaced.end()) in = it->second;
+    }
     std::string name;
     do {
       name = "fused_" + std::to_string(next++);
@@ -145,8 +154,10 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
         call->meta().set("tensor_meta", metas);
       }
     }
-    for (size_t i = 0; i < group.outputs.size(); ++i)
+    for (size_t i = 0; i < group.outputs.size(); ++i) {
       group.outputs[i]->replace_all_uses_with(results[i]);
+      replaced[group.outputs[i]] = results[i];
+    }
     for (auto it = group.nodes.rbegin(); it != group.nodes.rend(); ++it) graph->erase_node(*it);
   }
   restore_topological_order(*graph);

@@ -1,7 +1,9 @@
 // save / load in the FXGM container (docs/graph_module_format.md). Saving walks
 // the module tree into one JSON header plus a table of tensors whose bytes follow
 // it; loading checks every field and every byte range before using it, so a bad
-// file is an fx::Error, never a crash or a silently different module.
+// file is an fx::Error, never a crash or a silently different module. Module
+// kinds other than GraphModule go through the registry of ModuleSerializers
+// (Note [Saving other module kinds] in runtime/serialize.h).
 #include "runtime/serialize.h"
 
 #include <algorithm>
@@ -10,6 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -37,7 +42,38 @@ constexpr uint64_t kPrefixBytes = 16;
 // deeper input is refused before it can exhaust the stack.
 constexpr int kMaxDepth = 256;
 
+// The first version that has registered module kinds.
+constexpr uint32_t kFirstVersionWithModuleKinds = 2;
+
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+
+// ---- the registry of module kinds --------------------------------------------------------------
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, ModuleSerializer> serializers;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry();  // never destroyed: usable from static destructors
+  return *r;
+}
+
+std::optional<ModuleSerializer> find_serializer(const std::string& kind) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.serializers.find(kind);
+  if (it == r.serializers.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string registered_kinds() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::string out;
+  for (const auto& kv : r.serializers) out += (out.empty() ? "" : ", ") + kv.first;
+  return out.empty() ? "none" : out;
+}
 
 // ---- writing -----------------------------------------------------------------------------------
 
@@ -67,6 +103,8 @@ class Writer {
   std::vector<uint64_t> tensor_bytes;
   Json tensor_table = Json::array();
   uint64_t blob_bytes = 0;
+  // Whether a registered module kind was written (the file needs format version 2).
+  bool has_module_kinds = false;
 
   Json module(const GraphModule& gm, const std::string& qualname) {
     if (std::find(stack_.begin(), stack_.end(), &gm) != stack_.end())
@@ -85,12 +123,11 @@ class Writer {
     Json modules = Json::object();
     for (const auto& [name, m] : gm.attributes().modules) {
       std::string sub = join(qualname, name);
-      const auto* child = dynamic_cast<const GraphModule*>(m.get());
-      if (!child)
-        fail("submodule " + in_quotes(sub) + " is a " + (m ? m->kind() : "null module") +
-             ", not a GraphModule; only GraphModule submodules can be saved (trace it into a "
-             "GraphModule first)");
-      modules[name] = module(*child, sub);
+      if (const auto* child = dynamic_cast<const GraphModule*>(m.get())) {
+        modules[name] = module(*child, sub);
+      } else {
+        modules[name] = other_kind(m.get(), sub);
+      }
     }
     j["modules"] = std::move(modules);
     stack_.pop_back();
@@ -98,6 +135,36 @@ class Writer {
   }
 
  private:
+  // A submodule that is not a GraphModule: its kind's serializer gives a
+  // GraphModule to save in its place and a string of data.
+  Json other_kind(const Module* m, const std::string& qualname) {
+    if (!m) fail("submodule " + in_quotes(qualname) + " is a null module");
+    const std::string kind = m->kind();
+    std::optional<ModuleSerializer> serializer = find_serializer(kind);
+    if (!serializer)
+      fail("submodule " + in_quotes(qualname) + " is a " + kind +
+           ", not a GraphModule, and no serializer is registered for that kind (registered: " +
+           registered_kinds() +
+           "); trace it into a GraphModule first, or register one with "
+           "fx::register_module_serializer");
+    SavedModule saved;
+    try {
+      saved = serializer->save(*m);
+    } catch (const Error& e) {
+      throw Error(e.kind(),
+                  prefix_ + "submodule " + in_quotes(qualname) + " (" + kind + "): " + e.what());
+    }
+    if (!saved.module)
+      fail("submodule " + in_quotes(qualname) + " (" + kind +
+           "): its serializer gave no GraphModule to save");
+    has_module_kinds = true;
+    Json j;
+    j["kind"] = kind;
+    j["data"] = saved.data;
+    j["module"] = module(*saved.module, qualname);
+    return j;
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(ErrorKind::kGraph, prefix_ + what);
   }
@@ -622,7 +689,48 @@ class Reader {
     object(j, where);
     std::string kind = string(member(j, "kind", where), where + ".kind");
     if (kind != "GraphModule")
-      fail(where + ".kind: module kind '" + kind + "' cannot be loaded by this build");
+      fail(where + ".kind: expected a GraphModule here, found module kind '" + kind + "'");
+    return graph_module(j, where, qualname, depth);
+  }
+
+  // A submodule: a GraphModule, or (version 2) a registered kind saved as a
+  // GraphModule plus its serializer's data.
+  std::shared_ptr<Module> submodule(const Json& j, const std::string& where,
+                                    const std::string& qualname, int depth) const {
+    check_depth(depth, where);
+    object(j, where);
+    std::string kind = string(member(j, "kind", where), where + ".kind");
+    if (kind == "GraphModule") return graph_module(j, where, qualname, depth);
+    if (version_ < kFirstVersionWithModuleKinds)
+      fail(where + ".kind: module kind '" + kind + "' cannot be loaded from a format version " +
+           std::to_string(version_) + " file, which holds only GraphModules");
+    std::optional<ModuleSerializer> serializer = find_serializer(kind);
+    if (!serializer)
+      fail(where + ".kind: module kind " + kind + " is not registered, so submodule '" + qualname +
+           "' cannot be rebuilt; link the library that defines it and register the kind "
+           "before loading (for fx::jit::FusedKernel: link fx_jit and call "
+           "fx::jit::register_serialization()); registered kinds: " +
+           registered_kinds());
+    std::string data = string(member(j, "data", where), where + ".data");
+    std::unique_ptr<GraphModule> inner =
+        module(member(j, "module", where), where + ".module", qualname, depth + 1);
+    std::shared_ptr<Module> out;
+    const std::string context = prefix_ + in_submodule(qualname) + "rebuilding the " + kind;
+    try {
+      out = serializer->load(std::move(inner), data);
+    } catch (const Error& e) {
+      throw Error(e.kind(), context + ": " + e.what());
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::kRuntime, context + " failed: " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kRuntime, context + " failed: " + e.what());
+    }
+    if (!out) throw Error(ErrorKind::kRuntime, context + " failed: its serializer gave no module");
+    return out;
+  }
+
+  std::unique_ptr<GraphModule> graph_module(const Json& j, const std::string& where,
+                                            const std::string& qualname, int depth) const {
     std::string class_name = string(member(j, "class_name", where), where + ".class_name");
     Attributes attrs;
     const Json& values = object(member(j, "values", where), where + ".values");
@@ -630,8 +738,8 @@ class Reader {
       attrs.values[name] = ivalue(v, where + ".values['" + name + "']", 0);
     const Json& modules = object(member(j, "modules", where), where + ".modules");
     for (const auto& [name, m] : modules.items())
-      attrs.modules[name] = module(m, where + ".modules['" + name + "']",
-                                   qualname.empty() ? name : qualname + "." + name, depth + 1);
+      attrs.modules[name] = submodule(m, where + ".modules['" + name + "']",
+                                      qualname.empty() ? name : qualname + "." + name, depth + 1);
     auto g = graph(object(member(j, "graph", where), where + ".graph"), where + ".graph");
     try {
       return std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
@@ -674,7 +782,7 @@ void save(const GraphModule& gm, const std::string& path) {
   Writer w(path);
   Json header;
   header["format"] = "fx.GraphModule";
-  header["format_version"] = kGraphModuleFormatVersion;
+  header["format_version"] = 1;  // raised below when the module needs more
   // module() fills the tensor table, so it is built before the fields that depend on it.
   Json root;
   try {
@@ -682,6 +790,8 @@ void save(const GraphModule& gm, const std::string& path) {
   } catch (const c10::Error& e) {
     throw Error(ErrorKind::kGraph, prefix + e.what_without_backtrace());
   }
+  const uint32_t version = w.has_module_kinds ? kFirstVersionWithModuleKinds : 1;
+  header["format_version"] = version;
   header["blob_bytes"] = w.blob_bytes;
   header["tensors"] = std::move(w.tensor_table);
   header["module"] = std::move(root);
@@ -694,7 +804,7 @@ void save(const GraphModule& gm, const std::string& path) {
   }
 
   std::string head(kMagic, sizeof(kMagic));
-  put_le(head, kGraphModuleFormatVersion, 4);
+  put_le(head, version, 4);
   put_le(head, text.size(), 8);
 
   // Written beside path and renamed over it: a reader sees the old file or the new one.
@@ -756,5 +866,19 @@ std::unique_ptr<GraphModule> load(const std::string& path) {
     throw Error(ErrorKind::kParse, prefix + "an exception that is not a std::exception");
   }
 }
+
+void register_module_serializer(const std::string& kind, ModuleSerializer serializer) {
+  if (kind.empty() || kind == "GraphModule")
+    throw Error(ErrorKind::kGraph, "register_module_serializer: the kind '" + kind +
+                                       "' is reserved; register the kind() of your own Module");
+  if (!serializer.save || !serializer.load)
+    throw Error(ErrorKind::kGraph, "register_module_serializer: the serializer for " + kind +
+                                       " needs both a save and a load function");
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.serializers[kind] = std::move(serializer);
+}
+
+bool has_module_serializer(const std::string& kind) { return find_serializer(kind).has_value(); }
 
 }  // namespace fx
