@@ -1,7 +1,9 @@
 // save / load: round trips of every Argument kind, models with parameters, nested
-// GraphModules, tensor dtypes bit for bit and tensor_meta; errors on save; and
-// corrupt files (missing, empty, wrong magic, newer version, truncated at every
-// length, flipped bytes, ill-typed JSON, bad blob ranges) that must raise fx::Error.
+// GraphModules, tensor dtypes bit for bit and tensor_meta; registered module
+// kinds (format version 2) and version 1 files written by hand; errors on save;
+// and corrupt files (missing, empty, wrong magic, newer version, truncated at
+// every length, flipped bytes, ill-typed JSON, bad blob ranges, unregistered
+// module kinds) that must raise fx::Error.
 #include "runtime/serialize.h"
 
 #include <cmath>
@@ -303,10 +305,11 @@ TEST(Serialize, FilePrefixAndHeaderAreAsDocumented) {
   std::string bytes = read_bytes(file.path());
   ASSERT_GE(bytes.size(), 16u);
   EXPECT_EQ(bytes.substr(0, 4), "FXGM");
+  // Only GraphModules: written as version 1, which older builds read.
   EXPECT_EQ(bytes.substr(4, 4), std::string("\x01\x00\x00\x00", 4));
   Json h = header_of(bytes);
   EXPECT_EQ(h["format"], "fx.GraphModule");
-  EXPECT_EQ(h["format_version"], kGraphModuleFormatVersion);
+  EXPECT_EQ(h["format_version"], 1);
   EXPECT_EQ(16 + json_length(bytes) + h["blob_bytes"].get<uint64_t>(), bytes.size());
   EXPECT_EQ(h["tensors"].size(), 3u);  // linear.weight, linear.bias, buffer
   EXPECT_EQ(h["module"]["class_name"], "LinearReluAdd");
@@ -518,6 +521,244 @@ TEST(Serialize, UnsaveableContentIsAnErrorOnSave) {
   }
 }
 
+// ---- registered module kinds and version 1 files -----------------------------------------------
+
+// A module kind of the tests' own: a GraphModule whose result is scaled by a
+// factor, saved through the registry as that GraphModule plus the factor.
+class Scaled : public Module {
+ public:
+  Scaled(std::unique_ptr<GraphModule> inner, double factor)
+      : inner_(std::move(inner)), factor_(factor) {}
+  c10::IValue forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) override {
+    return inner_->forward(std::move(args), kwargs).toTensor() * factor_;
+  }
+  std::string kind() const override { return "serialize_test::Scaled"; }
+  const GraphModule& inner() const { return *inner_; }
+  double factor() const { return factor_; }
+
+ private:
+  std::unique_ptr<GraphModule> inner_;
+  double factor_;
+};
+
+void register_scaled() {
+  ModuleSerializer s;
+  s.save = [](const Module& m) {
+    const auto& scaled = dynamic_cast<const Scaled&>(m);
+    return SavedModule{&scaled.inner(), Json{{"factor", scaled.factor()}}.dump()};
+  };
+  s.load = [](std::unique_ptr<GraphModule> inner,
+              const std::string& data) -> std::shared_ptr<Module> {
+    Json j = Json::parse(data);
+    if (!j.contains("factor")) throw Error(ErrorKind::kParse, "no factor in the data");
+    return std::make_shared<Scaled>(std::move(inner), j["factor"].get<double>());
+  };
+  register_module_serializer("serialize_test::Scaled", std::move(s));
+}
+
+// x -> scaled(x) -> relu, where scaled is make_model() times 2.5.
+std::unique_ptr<GraphModule> scaled_model() {
+  auto g = parse_graph(R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %scaled : [#users=1] = call_module[target=scaled](args = (%x,), kwargs = {})
+    %relu : [#users=1] = call_function[target=aten::relu](args = (%scaled,), kwargs = {})
+    return relu)");
+  Attributes attrs;
+  attrs.modules["scaled"] = std::make_shared<Scaled>(make_model(), 2.5);
+  return std::make_unique<GraphModule>(std::move(g), std::move(attrs), "Outer");
+}
+
+TEST(SerializeModuleKinds, RegisteredKindRoundTrips) {
+  register_scaled();
+  EXPECT_TRUE(has_module_serializer("serialize_test::Scaled"));
+  auto gm = scaled_model();
+  TempFile file;
+  save(*gm, file.path());
+  std::string bytes = read_bytes(file.path());
+  EXPECT_EQ(bytes.substr(4, 4), std::string("\x02\x00\x00\x00", 4));
+  Json h = header_of(bytes);
+  EXPECT_EQ(h["format_version"], 2);
+  const Json& rec = h["module"]["modules"]["scaled"];
+  EXPECT_EQ(rec["kind"], "serialize_test::Scaled");
+  EXPECT_EQ(Json::parse(rec["data"].get<std::string>())["factor"], 2.5);
+  EXPECT_EQ(rec["module"]["kind"], "GraphModule");
+  EXPECT_EQ(rec["module"]["class_name"], "LinearReluAdd");
+
+  auto loaded = load(file.path());
+  expect_same_graph(gm->graph(), loaded->graph());
+  auto scaled = std::dynamic_pointer_cast<Scaled>(loaded->get_submodule("scaled"));
+  ASSERT_TRUE(scaled) << loaded->get_submodule("scaled")->kind();
+  EXPECT_EQ(scaled->factor(), 2.5);
+  expect_same_graph(dynamic_cast<Scaled&>(*gm->get_submodule("scaled")).inner().graph(),
+                    scaled->inner().graph());
+  at::Tensor x = at::randn({3, 4});
+  EXPECT_TRUE(at::equal(loaded->forward({x}).toTensor(), gm->forward({x}).toTensor()));
+}
+
+TEST(SerializeModuleKinds, UnregisteredKindNamesTheKindAndTheFix) {
+  register_scaled();
+  TempFile file;
+  save(*scaled_model(), file.path());
+  const std::string bytes = read_bytes(file.path());
+  Json h = header_of(bytes);
+  h["module"]["modules"]["scaled"]["kind"] = "fx::jit::FusedKernel";
+  write_bytes(file.path(), with_header(bytes, h));
+  ASSERT_FALSE(has_module_serializer("fx::jit::FusedKernel"));  // fx_jit is not used here
+  Error e = load_error(file.path());
+  EXPECT_EQ(e.kind(), ErrorKind::kParse);
+  std::string msg = e.what();
+  EXPECT_EQ(msg.rfind("cannot load '" + file.path() +
+                          "': header.module.modules['scaled'].kind: module kind "
+                          "fx::jit::FusedKernel is not registered",
+                      0),
+            0u)
+      << msg;
+  EXPECT_NE(msg.find("link fx_jit and call fx::jit::register_serialization()"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("registered kinds: serialize_test::Scaled"), std::string::npos) << msg;
+}
+
+TEST(SerializeModuleKinds, SerializerErrorsNameTheSubmodule) {
+  register_scaled();
+  TempFile file;
+  save(*scaled_model(), file.path());
+  const std::string bytes = read_bytes(file.path());
+
+  Json h = header_of(bytes);
+  h["module"]["modules"]["scaled"]["data"] = "{}";
+  write_bytes(file.path(), with_header(bytes, h));
+  Error e = load_error(file.path());
+  EXPECT_EQ(e.kind(), ErrorKind::kParse);
+  EXPECT_EQ(std::string(e.what()),
+            "cannot load '" + file.path() +
+                "': in submodule 'scaled': rebuilding the serialize_test::Scaled: no factor in "
+                "the data");
+
+  h = header_of(bytes);
+  h["module"]["modules"]["scaled"].erase("data");
+  write_bytes(file.path(), with_header(bytes, h));
+  EXPECT_NE(std::string(load_error(file.path()).what())
+                .find("header.module.modules['scaled']: missing field 'data'"),
+            std::string::npos);
+
+  // A version 1 file holds only GraphModules.
+  std::string v1 = bytes;
+  v1.replace(4, 4, std::string("\x01\x00\x00\x00", 4));
+  h = header_of(bytes);
+  h["format_version"] = 1;
+  write_bytes(file.path(), with_header(v1, h));
+  EXPECT_NE(std::string(load_error(file.path()).what())
+                .find("module kind 'serialize_test::Scaled' cannot be loaded from a format "
+                      "version 1 file"),
+            std::string::npos);
+
+  // The nested record of a registered kind must be a GraphModule.
+  h = header_of(bytes);
+  h["module"]["modules"]["scaled"]["module"]["kind"] = "serialize_test::Scaled";
+  write_bytes(file.path(), with_header(bytes, h));
+  EXPECT_NE(std::string(load_error(file.path()).what())
+                .find("header.module.modules['scaled'].module.kind: expected a GraphModule here"),
+            std::string::npos);
+}
+
+TEST(SerializeModuleKinds, RegistrationRules) {
+  ModuleSerializer ok{
+      [](const Module&) { return SavedModule{}; },
+      [](std::unique_ptr<GraphModule>, const std::string&) { return std::shared_ptr<Module>(); }};
+  for (const char* kind : {"GraphModule", ""}) {
+    try {
+      register_module_serializer(kind, ok);
+      FAIL() << "registering '" << kind << "' did not throw";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kGraph);
+      EXPECT_NE(std::string(e.what()).find("is reserved"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(register_module_serializer("serialize_test::Half", ModuleSerializer{ok.save, {}}),
+               Error);
+  EXPECT_FALSE(has_module_serializer("serialize_test::Half"));
+
+  // A serializer that gives nothing to save is an error on save, and nothing is written.
+  register_module_serializer("serialize_test::Empty", ok);
+  auto g = parse_graph(R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %e : [#users=1] = call_module[target=e](args = (%x,), kwargs = {})
+    return e)");
+  Attributes attrs;
+  attrs.modules["e"] =
+      make_module("serialize_test::Empty", [](auto args, auto&) { return args[0]; });
+  GraphModule gm(std::move(g), std::move(attrs));
+  TempFile file;
+  try {
+    save(gm, file.path());
+    FAIL() << "save did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("submodule 'e' (serialize_test::Empty): its serializer "
+                                         "gave no GraphModule to save"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(file.path()));
+}
+
+// A version 1 file assembled from the specification, not by save: older
+// files keep loading.
+TEST(SerializeModuleKinds, HandWrittenVersion1FileLoads) {
+  auto node = [](const std::string& name, const std::string& op, const std::string& target,
+                 Json args) {
+    return Json{{"name", name}, {"op", op},     {"target", target},
+                {"type", ""},   {"args", args}, {"kwargs", Json::array()}};
+  };
+  auto ref = [](const std::string& name) { return Json{{"kind", "node"}, {"name", name}}; };
+  Json inner = {{"kind", "GraphModule"},
+                {"class_name", "Inner"},
+                {"graph",
+                 {{"nodes",
+                   {node("y", "placeholder", "y", Json::array()),
+                    node("relu", "call_function", "aten::relu", {ref("y")}),
+                    node("output", "output", "output", {ref("relu")})}}}},
+                {"values", Json::object()},
+                {"modules", Json::object()}};
+  Json header = {
+      {"format", "fx.GraphModule"},
+      {"format_version", 1},
+      {"blob_bytes", 12},
+      {"tensors",
+       {{{"dtype", "float32"},
+         {"shape", {3}},
+         {"offset", 0},
+         {"nbytes", 12},
+         {"requires_grad", false},
+         {"device", "cpu"}}}},
+      {"module",
+       {{"kind", "GraphModule"},
+        {"class_name", "Old"},
+        {"graph",
+         {{"nodes",
+           {node("x", "placeholder", "x", Json::array()), node("w", "get_attr", "w", Json::array()),
+            node("mul", "call_function", "aten::mul.Tensor", {ref("x"), ref("w")}),
+            node("sub", "call_module", "sub", {ref("mul")}),
+            node("output", "output", "output", {ref("sub")})}}}},
+        {"values", {{"w", {{"kind", "tensor"}, {"index", 0}}}}},
+        {"modules", {{"sub", inner}}}}}};
+  std::string text = header.dump();
+  std::string bytes = "FXGM";
+  bytes += std::string("\x01\x00\x00\x00", 4);
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  bytes += text;
+  const float w[3] = {1.5f, -2.0f, 3.0f};
+  bytes.append(reinterpret_cast<const char*>(w), sizeof w);
+  TempFile file;
+  write_bytes(file.path(), bytes);
+
+  auto gm = load(file.path());
+  EXPECT_EQ(gm->class_name(), "Old");
+  EXPECT_TRUE(std::dynamic_pointer_cast<GraphModule>(gm->get_submodule("sub")));
+  at::Tensor x = at::randn({2, 3});
+  at::Tensor want = (x * at::tensor({1.5f, -2.0f, 3.0f})).relu();
+  EXPECT_TRUE(at::equal(gm->forward({x}).toTensor(), want));
+}
+
 // ---- corrupt input ------------------------------------------------------------------------------
 
 TEST(SerializeCorrupt, MissingEmptyAndWrongMagic) {
@@ -554,7 +795,7 @@ TEST(SerializeCorrupt, NewerVersionIsRefusedByNumber) {
   EXPECT_EQ(e.kind(), ErrorKind::kParse);
   EXPECT_EQ(std::string(e.what()), "cannot load '" + file.path() +
                                        "': saved by a newer fx: format version 999, this build "
-                                       "reads up to 1");
+                                       "reads up to 2");
   bytes.replace(4, 4, std::string("\x00\x00\x00\x00", 4));
   write_bytes(file.path(), bytes);
   EXPECT_NE(std::string(load_error(file.path()).what()).find("invalid format version 0"),
@@ -646,7 +887,7 @@ TEST(SerializeCorrupt, IllTypedJsonFieldsNameTheField) {
       {[](Json& h) { h["module"]["class_name"] = nullptr; },
        "header.module.class_name: expected a string, found null"},
       {[](Json& h) { h["module"]["kind"] = "ScriptModule"; },
-       "module kind 'ScriptModule' cannot be loaded"},
+       "header.module.kind: expected a GraphModule here, found module kind 'ScriptModule'"},
       {[](Json& h) { h["module"]["values"] = Json::array(); },
        "header.module.values: expected an object, found array"},
       {[](Json& h) { h["module"]["values"]["buffer"]["index"] = 99; },
