@@ -1,9 +1,9 @@
 // fxjit: the fx command-line tool. Subcommands look at, run, time and convert
-// a MODEL: a built-in example (fx-example, mlp), a file written by fx::save,
-// or a TorchScript file. `demo` is the README's first command: torch.fx's
-// documentation example built by hand, edited, printed, run and checked
-// against eager LibTorch. Errors are one line on stderr and a non-zero exit:
-// 2 for bad usage, 1 for everything else.
+// a MODEL: a built-in example (fx-example, mlp), a file written by fx::save
+// (fused models included), or a TorchScript file. `demo` is the README's
+// first command: torch.fx's documentation example built by hand, edited,
+// printed, run and checked against eager LibTorch. Errors are one line on
+// stderr and a non-zero exit: 2 for bad usage, 1 for everything else.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,12 +11,14 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include "ir/dtype_names.h"
 #include "ir/error.h"
@@ -24,6 +26,7 @@
 #include "ir/parser.h"
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
+#include "jit/fused_serialize.h"
 #include "runtime/graph_module.h"
 #include "runtime/interpreter.h"
 #include "runtime/serialize.h"
@@ -41,10 +44,11 @@ commands:
   dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
   run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] [--compare-eager]
                             run on random inputs; print output shapes and a checksum
-  fuse MODEL [--input ...] [--show-kernels] [-o FILE]
+  fuse MODEL [--input ...] [--device D] [--show-kernels] [-o FILE]
                             fuse elementwise groups into compiled kernels; say what was
-                            fused, and why other elementwise nodes were not
-  bench MODEL [--input ...] [--iters N] [--json FILE]
+                            fused, and why other elementwise nodes were not; -o saves
+                            the fused model
+  bench MODEL [--input ...] [--device D] [--iters N] [--json FILE]
                             time eager, the Interpreter, the compiled Program and the
                             fused module
   save MODEL -o FILE        write the model as an fx GraphModule file
@@ -52,10 +56,10 @@ commands:
 
 --device cpu|cuda[:N] runs run, fuse and bench on that device; --inputs-from FILE
 takes the inputs from a torch.save file (a tensor or a list of tensors) instead.
-MODEL is a built-in example (fx-example, mlp), a file written by fx::save or
-`fxjit save`, or a TorchScript file. SHAPE is like 3x4 or 2,3,224,224; DTYPE is
-a torch dtype name (float32, float16, bfloat16, int64, ...). `fxjit <command> --help`
-describes one command.
+MODEL is a built-in example (fx-example, mlp), a file written by fx::save,
+`fxjit save` or `fxjit fuse -o` (fused kernels included), or a TorchScript file.
+SHAPE is like 3x4 or 2,3,224,224; DTYPE is a torch dtype name (float32, float16,
+bfloat16, int64, ...). `fxjit <command> --help` describes one command.
 )";
 
 struct UsageError : std::runtime_error {
@@ -167,23 +171,39 @@ void move_module(fx::GraphModule& gm, const c10::Device& device) {
   gm.recompile();
 }
 
-// --device: the model and its inputs on that device. The built-ins' eager
-// modules stay on the CPU, so there is no eager reference elsewhere.
-void apply_device(const Options& o, fx::tool::LoadedModel& m, std::vector<c10::IValue>& inputs) {
-  if (!o.has("--device")) return;
+// --device, checked before any model is loaded: a device this machine has.
+std::optional<c10::Device> requested_device(const Options& o) {
+  if (!o.has("--device")) return std::nullopt;
+  const std::string text = o.get("--device");
   c10::Device device(c10::DeviceType::CPU);
   try {
-    device = c10::Device(o.get("--device"));
+    device = c10::Device(text);
   } catch (const std::exception&) {
-    throw UsageError("unknown device '" + o.get("--device") + "' (cpu, cuda, cuda:1, ...)");
+    throw UsageError("unknown device '" + text + "' (cpu, cuda, cuda:1, ...)");
   }
-  if (device.is_cpu()) return;
-  if (device.is_cuda() && !at::hasCUDA())
-    throw fx::Error(fx::ErrorKind::kRuntime,
-                    "--device " + o.get("--device") + ": no CUDA device is usable on this machine");
-  move_module(*m.gm, device);
+  if (!device.is_cpu() && !device.is_cuda())
+    throw UsageError("unsupported device '" + text + "': fxjit runs on cpu and cuda");
+  if (device.is_cuda()) {
+    if (!at::hasCUDA())
+      throw fx::Error(fx::ErrorKind::kRuntime,
+                      "--device " + text + ": no CUDA device is usable on this machine");
+    int count = torch::cuda::device_count();
+    if (device.has_index() && device.index() >= count)
+      throw fx::Error(fx::ErrorKind::kRuntime, "--device " + text + ": this machine has " +
+                                                   std::to_string(count) + " CUDA device" +
+                                                   (count == 1 ? "" : "s"));
+  }
+  return device;
+}
+
+// The model and its inputs on --device. The built-ins' eager modules stay on
+// the CPU, so there is no eager reference elsewhere.
+void apply_device(const std::optional<c10::Device>& device, fx::tool::LoadedModel& m,
+                  std::vector<c10::IValue>& inputs) {
+  if (!device || device->is_cpu()) return;
+  move_module(*m.gm, *device);
   for (auto& v : inputs)
-    if (v.isTensor()) v = v.toTensor().to(device);
+    if (v.isTensor()) v = v.toTensor().to(*device);
   m.eager = nullptr;
 }
 
@@ -224,10 +244,16 @@ double max_abs_diff(const c10::IValue& a, const c10::IValue& b) {
 
 // Fusion needs shapes and dtypes on every node: traced built-ins have them,
 // saved and imported models get them from one shape_prop run on the inputs.
+// With --device, only groups on that device are fused.
 std::unique_ptr<fx::GraphModule> fused_model(fx::tool::LoadedModel& m,
-                                             const std::vector<c10::IValue>& inputs) {
+                                             const std::vector<c10::IValue>& inputs,
+                                             const std::optional<c10::Device>& device) {
   fx::shape_prop(*m.gm, inputs);
-  return fx::jit::fuse(*m.gm);
+  fx::jit::FuseOptions options;
+  if (device)
+    options.backend = device->is_cuda() ? fx::jit::FuseOptions::Backend::kCuda
+                                        : fx::jit::FuseOptions::Backend::kCpu;
+  return fx::jit::fuse(*m.gm, options);
 }
 
 std::vector<const fx::jit::FusedKernel*> fused_kernels(const fx::GraphModule& gm) {
@@ -240,11 +266,30 @@ std::vector<const fx::jit::FusedKernel*> fused_kernels(const fx::GraphModule& gm
   return out;
 }
 
+// gm with each fused kernel replaced by a copy of the GraphModule of its
+// original nodes: the reference a fused model (a loaded `fxjit fuse -o` file)
+// is compared against. Null when gm has no fused kernels.
+std::unique_ptr<fx::GraphModule> unfused_copy(const fx::GraphModule& gm) {
+  fx::Attributes attrs = gm.attributes();
+  bool any = false;
+  for (auto& [name, module] : attrs.modules) {
+    auto* k = dynamic_cast<const fx::jit::FusedKernel*>(module.get());
+    if (!k) continue;
+    const fx::GraphModule& eager = k->eager_module();
+    module = std::make_shared<fx::GraphModule>(eager.graph().clone(), eager.attributes(),
+                                               eager.class_name());
+    any = true;
+  }
+  if (!any) return nullptr;
+  return std::make_unique<fx::GraphModule>(gm.graph().clone(), std::move(attrs), gm.class_name());
+}
+
 int cmd_fuse(const Options& o) {
+  std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
-  apply_device(o, m, inputs);
-  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs);
+  apply_device(device, m, inputs);
+  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs, device);
   std::cout << m.description << "\n" << fx::jit::explain_fusion(*m.gm) << "\n";
   std::cout << "# fused graph\n" << fused->graph() << "\n";
   c10::IValue out = fused->forward(inputs);  // compiles the kernels for these inputs
@@ -260,17 +305,19 @@ int cmd_fuse(const Options& o) {
         std::cout << "// variant " << key << "\n" << source << "\n";
   }
   if (o.has("-o")) {
-    fx::save(*m.gm, o.get("-o"));
-    std::cout << "wrote the unfused model to " << o.get("-o")
-              << " (fused kernels are rebuilt at load: run fx::jit::fuse after fx::load)\n";
+    fx::save(*fused, o.get("-o"));
+    size_t n = fused_kernels(*fused).size();
+    std::cout << "wrote the fused model to " << o.get("-o") << " (" << n << " fused kernel"
+              << (n == 1 ? "" : "s") << ", compiled again on first use after loading)\n";
   }
   return 0;
 }
 
 int cmd_run(const Options& o) {
+  std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
-  apply_device(o, m, inputs);
+  apply_device(device, m, inputs);
   c10::IValue out = m.gm->forward(inputs);
   std::vector<at::Tensor> tensors;
   collect_tensors(out, &tensors);
@@ -285,6 +332,10 @@ int cmd_run(const Options& o) {
     if (m.eager) {
       reference = m.eager(inputs);
       against = "the model's own eager forward";
+    } else if (std::unique_ptr<fx::GraphModule> unfused = unfused_copy(*m.gm)) {
+      fx::Interpreter interp(*unfused);
+      reference = interp.run(inputs);
+      against = "the Interpreter, each fused kernel replaced by its own nodes";
     } else {
       fx::Interpreter interp(*m.gm);
       reference = interp.run(inputs);
@@ -311,16 +362,17 @@ double median_ms(const std::function<void()>& fn, int iters) {
 }
 
 int cmd_bench(const Options& o) {
+  std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
-  apply_device(o, m, inputs);
+  apply_device(device, m, inputs);
   int iters = std::stoi(o.get("--iters", "30"));
   if (iters < 1) throw UsageError("--iters must be at least 1");
   std::vector<std::pair<std::string, double>> rows;
   if (m.eager) rows.emplace_back("eager", median_ms([&] { m.eager(inputs); }, iters));
   rows.emplace_back("interpreter", median_ms([&] { fx::Interpreter(*m.gm).run(inputs); }, iters));
   rows.emplace_back("program", median_ms([&] { m.gm->forward(inputs); }, iters));
-  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs);
+  std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs, device);
   rows.emplace_back("fused", median_ms([&] { fused->forward(inputs); }, iters));
   double base = rows.front().second;
   std::cout << m.description << "\n"
@@ -465,19 +517,23 @@ const std::map<std::string, std::string>& command_help() {
        "usage: fxjit dot MODEL [--png FILE]\n\nprints Graphviz source for MODEL's graph, or "
        "renders it to FILE with Graphviz `dot`\n"},
       {"run",
-       "usage: fxjit run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--compare-eager]\n\nruns "
-       "MODEL on random inputs (the model's defaults without --input) and prints each\noutput's "
-       "dtype, shape and sum; --compare-eager also prints the largest difference from\nthe model's "
-       "eager forward (or from the Interpreter for saved GraphModules)\n"},
+       "usage: fxjit run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] "
+       "[--compare-eager]\n\nruns MODEL on random inputs (the model's defaults without --input) "
+       "and prints each\noutput's dtype, shape and sum; --compare-eager also prints the largest "
+       "difference from\nthe model's eager forward (or from the Interpreter for saved "
+       "GraphModules, with fused\nkernels replaced by their own nodes)\n"},
       {"bench",
-       "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--iters N] [--json FILE]\n\ntimes the "
+       "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--device D] [--iters N] [--json "
+       "FILE]\n\ntimes the "
        "model's eager forward (when it has one), fx's Interpreter and fx's compiled\nProgram: "
        "median of N runs (default 30) after 3 warm-ups; --json writes the figures\n"},
       {"fuse",
-       "usage: fxjit fuse MODEL [--input SHAPE[:DTYPE]]... [--show-kernels] [-o FILE]\n\nfuses "
-       "MODEL's elementwise groups into kernels compiled at run time (the host compiler on\nCPU), "
-       "prints which nodes went into which kernel and why other elementwise nodes were left\nout, "
-       "runs it once against the unfused module, and with --show-kernels prints the sources\n"},
+       "usage: fxjit fuse MODEL [--input SHAPE[:DTYPE]]... [--device D] [--show-kernels] [-o "
+       "FILE]\n\nfuses MODEL's elementwise groups into kernels compiled at run time (the host "
+       "compiler on\nCPU, NVRTC with --device cuda), prints which nodes went into which kernel and "
+       "why other\nelementwise nodes were left out, runs it once against the unfused module, and "
+       "with\n--show-kernels prints the sources; -o FILE saves the fused model (fx::save), which "
+       "fxjit\nrun, graph and bench read back\n"},
       {"save",
        "usage: fxjit save MODEL -o FILE\n\nwrites MODEL as an fx GraphModule file (fx::save), "
        "loadable by fx::load and fxjit\n"},
@@ -546,6 +602,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    fx::jit::register_serialization();  // so that fused models load
     return dispatch(cmd, argc, argv);
   } catch (const UsageError& e) {
     std::cerr << "fxjit " << cmd << ": " << e.what() << " (see fxjit " << cmd << " --help)\n";

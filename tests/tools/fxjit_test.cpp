@@ -1,12 +1,16 @@
 // The fxjit command line: each subcommand on a small model, its output and
-// exit code, and clear one-line errors for bad arguments and files.
+// exit code, and clear one-line errors for bad arguments and files; `fuse -o`
+// writes the fused model that run, graph and bench read back; --device cuda.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/serialize.h>
 
 namespace {
@@ -121,6 +125,89 @@ TEST(Fxjit, SaveThenLoadTheFile) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("against the Interpreter"), std::string::npos);
   std::filesystem::remove(file);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The number after `label` in out (NaN when absent).
+double number_after(const std::string& out, const std::string& label) {
+  size_t at = out.find(label);
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(out.substr(at + label.size()));
+}
+
+TEST(Fxjit, FuseWritesTheFusedModelAndRunReadsIt) {
+  std::string plain = temp_path("plain.fxgm"), fused = temp_path("fused.fxgm");
+  Result r = fxjit("save mlp -o " + plain);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = fxjit("fuse " + plain + " --input 8x256 -o " + fused);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote the fused model to " + fused + " (2 fused kernels"),
+            std::string::npos)
+      << r.out;
+  std::string bytes = read_file(fused);
+  ASSERT_GE(bytes.size(), 16u);
+  EXPECT_EQ(bytes.substr(4, 4), std::string("\x02\x00\x00\x00", 4));  // format version 2
+  EXPECT_NE(bytes.find("\"kind\":\"fx::jit::FusedKernel\""), std::string::npos);
+
+  Result g = fxjit("graph " + fused);
+  EXPECT_EQ(g.code, 0) << g.out;
+  EXPECT_NE(g.out.find("call_module[target=fused_0](args = (%addmm,)"), std::string::npos) << g.out;
+  EXPECT_NE(g.out.find("call_module[target=fused_1]"), std::string::npos) << g.out;
+  EXPECT_EQ(g.out.find("aten::tanh"), std::string::npos) << g.out;  // inside fused_0 now
+
+  // The same seed gives the same inputs: the fused file computes what the plain one does.
+  Result a = fxjit("run " + fused + " --input 8x256 --seed 3 --compare-eager");
+  ASSERT_EQ(a.code, 0) << a.out;
+  EXPECT_NE(a.out.find("output 0: float32[8, 256]  checksum"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("(against the Interpreter, each fused kernel replaced by its own nodes)"),
+            std::string::npos)
+      << a.out;
+  EXPECT_LT(number_after(a.out, "max |fx - eager| = "), 1e-4) << a.out;
+  Result b = fxjit("run " + plain + " --input 8x256 --seed 3");
+  ASSERT_EQ(b.code, 0) << b.out;
+  double fused_sum = number_after(a.out, "checksum "), plain_sum = number_after(b.out, "checksum ");
+  ASSERT_FALSE(std::isnan(fused_sum) || std::isnan(plain_sum)) << a.out << b.out;
+  EXPECT_NEAR(fused_sum, plain_sum, 1e-3 * std::max(1.0, std::abs(plain_sum))) << a.out << b.out;
+
+  r = fxjit("bench " + fused + " --input 8x256 --iters 2");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("fused"), std::string::npos) << r.out;
+  std::filesystem::remove(plain);
+  std::filesystem::remove(fused);
+}
+
+TEST(Fxjit, DeviceCudaIsOneClearErrorWithoutAGpu) {
+  if (torch::cuda::is_available()) {
+    // Wired through: the model, its inputs and the fused kernels run on the GPU.
+    Result r = fxjit("fuse mlp --device cuda --input 8x256");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_LT(number_after(r.out, "max |fused - unfused| = "), 1e-4) << r.out;
+    r = fxjit("run fx-example --device cuda --input 3x4");
+    EXPECT_EQ(r.code, 0) << r.out;
+    r = fxjit("bench fx-example --device cuda --iters 2");
+    EXPECT_EQ(r.code, 0) << r.out;
+    r = fxjit("run fx-example --device cuda:" + std::to_string(torch::cuda::device_count()));
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("CUDA device"), std::string::npos) << r.out;
+    return;
+  }
+  for (const char* cmd : {"run fx-example", "fuse mlp", "bench fx-example --iters 2",
+                          "run fx-example --device cuda:1 --input 3x4"}) {
+    std::string args = cmd;
+    if (args.find("--device") == std::string::npos) args += " --device cuda";
+    Result r = fxjit(args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.rfind("fxjit: runtime error: --device cuda", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(": no CUDA device is usable on this machine"), std::string::npos) << r.out;
+  }
+  Result r = fxjit("run fx-example --device mps");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("unsupported device 'mps'"), std::string::npos) << r.out;
 }
 
 TEST(Fxjit, ParseGraphText) {
