@@ -16,7 +16,7 @@ time and `ratio` is eager_ms / fused_ms. If torch or torch.compile is not
 usable, it says why and exits 0.
 
 Usage: $HOME/.cache/fx/venv-torch2.11/bin/python bench/fusion_torch_compile.py
-       [--ops 8] [--elems 16777216] [--min-time 0.2]
+       [--ops 8] [--elems 16777216] [--min-time 0.2] [--device cuda]
 """
 import argparse
 import os
@@ -63,14 +63,22 @@ def make_chain(n):
     return f
 
 
-def time_ms(fn, min_time):
+def time_ms(fn, min_time, sync=None):
     fn()  # warm-up (and compile)
+    if sync:
+        sync()
+    # On a GPU, calls are timed in batches of 20 between syncs (launches queue up,
+    # as in fx_gpu_check's CUDA-event batches), so a sync's cost is not counted 20 times.
+    batch = 20 if sync else 1
     times = []
     start = time.perf_counter()
     while len(times) < 3 or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+        for _ in range(batch):
+            fn()
+        if sync:
+            sync()
+        times.append((time.perf_counter() - t0) * 1e3 / batch)
     return statistics.median(times)
 
 
@@ -79,6 +87,7 @@ def main():
     ap.add_argument("--ops", type=int, nargs="*", default=[1, 2, 4, 8, 16])
     ap.add_argument("--elems", type=int, nargs="*", default=[1 << 10, 1 << 16, 1 << 20, 1 << 24])
     ap.add_argument("--min-time", type=float, default=0.2)
+    ap.add_argument("--device", default="cpu", help="cpu (Inductor's C++ backend) or cuda (Triton)")
     args = ap.parse_args()
 
     try:
@@ -97,13 +106,21 @@ def main():
                     break
     except OSError:
         pass
-    print("fusion_torch_compile: torch %s, %d intra-op threads, float32, CPU %s"
-          % (torch.__version__, torch.get_num_threads(), cpu))
+    dev = args.device
+    sync = None
+    if dev.startswith("cuda"):
+        if not torch.cuda.is_available():
+            print("fusion_torch_compile: no CUDA device is usable; nothing measured")
+            return 0
+        sync = torch.cuda.synchronize
+        cpu = torch.cuda.get_device_name(0) + " (GPU)"
+    print("fusion_torch_compile: torch %s, %d intra-op threads, float32, %s %s"
+          % (torch.__version__, torch.get_num_threads(), "device" if sync else "CPU", cpu))
 
     # Can torch.compile build a CPU kernel at all here (a C++ compiler, headers)?
     try:
         probe = torch.compile(make_chain(2), dynamic=False)
-        a, b = torch.randn(64), torch.randn(64)
+        a, b = torch.randn(64, device=dev), torch.randn(64, device=dev)
         t0 = time.perf_counter()
         got = probe(a, b)
         print("torch.compile probe (2-op chain, 64 elements): first call %.0f ms"
@@ -122,7 +139,7 @@ def main():
     for n in args.ops:
         for e in args.elems:
             torch.manual_seed(0)
-            x, y = torch.randn(e), torch.randn(e)
+            x, y = torch.randn(e, device=dev), torch.randn(e, device=dev)
             try:
                 torch._dynamo.reset()
                 fn = torch.compile(make_chain(n), dynamic=False)
@@ -135,8 +152,8 @@ def main():
                 if not bool((((got - want).abs()) <= 1e-5 * scale).all()):
                     print("%-28s compiled result differs from eager; skipped" % ("%d/%d" % (n, e)))
                     continue
-                eager_ms = time_ms(lambda: chain(n, x, y), args.min_time)
-                comp_ms = time_ms(lambda: fn(x, y), args.min_time)
+                eager_ms = time_ms(lambda: chain(n, x, y), args.min_time, sync)
+                comp_ms = time_ms(lambda: fn(x, y), args.min_time, sync)
             except Exception as ex:  # noqa: BLE001
                 print("%-28s torch.compile failed: %s: %s"
                       % ("%d/%d" % (n, e), type(ex).__name__, str(ex).strip()[:200]))
@@ -152,7 +169,8 @@ def main():
         gbs = e * 3.0 * 4 / (comp_ms * 1e-3) / 1e9
         print("%-6d %-10d %12.3f %12.3f %8.2f %10.2f" % (n, e, eager_ms, comp_ms,
                                                       eager_ms / comp_ms, gbs))
-    print("(fused_ms = torch.compile, Inductor C++ backend; ratio = eager / torch.compile)")
+    print("(fused_ms = torch.compile, Inductor's %s backend; ratio = eager / torch.compile)"
+          % ("Triton" if sync else "C++"))
     return 0
 
 

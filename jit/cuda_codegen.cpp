@@ -1,10 +1,16 @@
 // The CUDA C++ target (compiled with NVRTC; no includes beyond the prelude).
 // FxArgs, passed by value, holds only 8-byte fields so the host fills it as an
 // array of 64-bit words: ptr[inputs + outputs], size[rank], stride[inputs * rank], n.
-//   flat: each thread handles kVec consecutive elements (a grid-stride loop),
+//   flat: each thread handles `vec` consecutive elements per step of a
+//         grid-stride loop, loading and storing every contiguous operand as
+//         one aligned access of vec elements (16 bytes for the widest type),
 //         then a scalar tail; broadcast inputs read element 0.
 //   N-D:  a grid-stride loop over the linear index, offsets from div/mod by size.
-// index32 selects 32-bit index arithmetic (the caller checks every offset fits).
+// index32 selects 32-bit index arithmetic (the caller checks with
+// fits_32bit_index that every offset fits).
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include "jit/kernel.h"
@@ -12,15 +18,44 @@
 
 namespace fx::jit {
 
+int cuda_vector_width(const KernelSpec& spec, const std::string& pattern) {
+  size_t widest = 0;
+  for (size_t k = 0; k < spec.inputs.size(); ++k)
+    if (k < pattern.size() && pattern[k] == 'c')
+      widest = std::max(widest, c10::elementSize(spec.inputs[k]));
+  for (auto d : spec.outputs) widest = std::max(widest, c10::elementSize(d));
+  if (widest == 0 || widest >= 16) return 1;
+  return static_cast<int>(16 / widest);
+}
+
+bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,
+                      const std::vector<std::vector<int64_t>>& strides, int64_t stride_slack) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (numel < 0 || stride_slack < 0 || numel > kMax - stride_slack) return false;
+  for (const auto& st : strides) {
+    int64_t reach = 0;
+    for (size_t d = 0; d < sizes.size() && d < st.size(); ++d) {
+      if (sizes[d] <= 0) return true;  // empty: nothing is addressed
+      int64_t s = st[d] < 0 ? -st[d] : st[d];
+      if (s != 0 && sizes[d] - 1 > (kMax - reach) / s) return false;
+      reach += (sizes[d] - 1) * s;
+    }
+  }
+  return true;
+}
+
 std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool index32) {
   const size_t nin = spec.inputs.size(), nout = spec.outputs.size();
   const int R = variant.flat ? 1 : variant.rank;
+  const int vec = variant.flat ? std::max(1, variant.vec) : 1;
   std::ostringstream os;
   os << "// fx fused kernel " << spec.name << " for NVRTC, variant " << variant.key()
      << (index32 ? " (32-bit indexing)" : " (64-bit indexing)") << "\n";
   os << kernel_prelude();
   os << "\nstruct FxArgs {\n  void* ptr[" << nin + nout << "];\n  long long size[" << R
      << "];\n  long long stride[" << (nin ? nin * R : 1) << "];\n  long long n;\n};\n";
+  if (vec > 1)
+    os << "template <typename T, int N> struct alignas(sizeof(T) * N) FxVec { T v[N]; };\n";
   os << "typedef " << (index32 ? "int" : "long long") << " index_t;\n";
   os << "extern \"C\" __global__ void fx_kernel(const FxArgs args) {\n";
   for (size_t k = 0; k < nin; ++k)
@@ -31,25 +66,53 @@ std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool ind
        << storage_ctype(spec.outputs[k]) << "*)args.ptr[" << nin + k << "];\n";
   os << "  const index_t n = (index_t)args.n;\n";
   os << "  const index_t step = (index_t)blockDim.x * gridDim.x;\n";
+  os << "  const index_t first = (index_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
   std::vector<std::string> in_refs, out_refs;
-  for (size_t k = 0; k < nout; ++k) out_refs.push_back("out" + std::to_string(k) + "[i]");
   if (variant.flat) {
+    std::string tail_start = "0";
+    if (vec > 1) {
+      // Vector part: loads into registers, the element body per lane, vector stores.
+      std::vector<std::string> vin_refs, vout_refs;
+      std::ostringstream loads, stores;
+      for (size_t k = 0; k < nin; ++k) {
+        std::string ks = std::to_string(k);
+        if (variant.pattern[k] == 'b') {
+          vin_refs.push_back("in" + ks + "[0]");
+          continue;
+        }
+        std::string vt = std::string("FxVec<") + storage_ctype(spec.inputs[k]) + ", " +
+                         std::to_string(vec) + ">";
+        loads << "    const " << vt << " l" << ks << " = ((const " << vt << "*)in" << ks
+              << ")[v];\n";
+        vin_refs.push_back("l" + ks + ".v[u]");
+      }
+      for (size_t k = 0; k < nout; ++k) {
+        std::string ks = std::to_string(k);
+        std::string vt = std::string("FxVec<") + storage_ctype(spec.outputs[k]) + ", " +
+                         std::to_string(vec) + ">";
+        loads << "    " << vt << " s" << ks << ";\n";
+        stores << "    ((" << vt << "*)out" << ks << ")[v] = s" << ks << ";\n";
+        vout_refs.push_back("s" + ks + ".v[u]");
+      }
+      os << "  const index_t nvec = n / " << vec << ";\n";
+      os << "  for (index_t v = first; v < nvec; v += step) {\n"
+         << loads.str() << "#pragma unroll\n    for (int u = 0; u < " << vec << "; ++u) {\n"
+         << element_body(spec, vin_refs, vout_refs, "      ") << "    }\n"
+         << stores.str() << "  }\n";
+      tail_start = "nvec * " + std::to_string(vec);
+    }
     for (size_t k = 0; k < nin; ++k)
       in_refs.push_back(variant.pattern[k] == 'b' ? "in" + std::to_string(k) + "[0]"
                                                   : "in" + std::to_string(k) + "[i]");
-    os << "  const index_t kVec = 4;\n  const index_t nvec = n / kVec;\n";
-    os << "  for (index_t v = (index_t)blockIdx.x * blockDim.x + threadIdx.x; v < nvec; v += step) "
-          "{\n#pragma unroll\n    for (index_t u = 0; u < kVec; ++u) {\n"
-       << "      const index_t i = v * kVec + u;\n"
-       << element_body(spec, in_refs, out_refs, "      ") << "    }\n  }\n";
-    os << "  for (index_t i = nvec * kVec + (index_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; "
-          "i += step) {\n"
+    for (size_t k = 0; k < nout; ++k) out_refs.push_back("out" + std::to_string(k) + "[i]");
+    os << "  for (index_t i = " << tail_start << " + first; i < n; i += step) {\n"
        << element_body(spec, in_refs, out_refs, "    ") << "  }\n}\n";
     return os.str();
   }
   for (size_t k = 0; k < nin; ++k)
     in_refs.push_back("in" + std::to_string(k) + "[off" + std::to_string(k) + "]");
-  os << "  for (index_t i = (index_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {\n";
+  for (size_t k = 0; k < nout; ++k) out_refs.push_back("out" + std::to_string(k) + "[i]");
+  os << "  for (index_t i = first; i < n; i += step) {\n";
   for (size_t k = 0; k < nin; ++k) os << "    index_t off" << k << " = 0;\n";
   os << "    index_t r = i;\n";
   os << "#pragma unroll\n    for (int d = " << R - 1 << "; d >= 0; --d) {\n";

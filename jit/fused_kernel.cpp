@@ -1,11 +1,14 @@
 // See jit/fused_kernel.h. Per call:
-//   1. check the inputs against the spec (tensors, dtypes, device); else eager;
+//   1. check the inputs against the spec (tensors, dtypes, all on one CPU or
+//      CUDA device); else eager;
 //   2. broadcast the input shapes to the loop shape; every output must span it
 //      (an output fed only by smaller inputs would not), else eager;
-//   3. allocate contiguous outputs; collapse dimensions that every operand
-//      walks contiguously, pick the Variant, fetch its kernel (compiling once);
-//   4. run it over chunks on ATen's intra-op threads (Note [Threads for CPU
-//      kernels]).
+//   3. allocate contiguous outputs on that device; collapse dimensions that
+//      every operand walks contiguously, pick the Variant, fetch its kernel
+//      (compiling once);
+//   4. CPU: run it over chunks on ATen's intra-op threads (Note [Threads for
+//      CPU kernels]). CUDA: launch it with the driver API on LibTorch's current
+//      stream of that device (Note [CUDA launches]).
 #include "jit/fused_kernel.h"
 
 #include <cstdlib>
@@ -21,6 +24,11 @@
 #include <sys/mman.h>
 
 #include "ir/error.h"
+#include "jit/cuda_driver.h"
+
+#if FX_HAVE_CUDA
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace fx::jit {
 namespace {
@@ -123,6 +131,71 @@ at::Tensor empty_output(const std::vector<int64_t>& shape, c10::ScalarType dtype
 
 }  // namespace
 
+// Dimensions of the loop after collapsing: sizes outermost first, and per
+// input its strides in elements (0 where it broadcasts).
+struct FusedLayout {
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<int64_t>> strides;
+};
+
+namespace {
+
+FusedLayout collapse(const std::vector<int64_t>& shape, const std::vector<at::Tensor>& ins) {
+  const size_t nin = ins.size();
+  const int64_t R0 = static_cast<int64_t>(shape.size());
+  FusedLayout l;
+  l.strides.resize(nin);
+  // From the innermost dim outwards, merging a dim into the previous one when
+  // every input walks both as one.
+  for (int64_t d = R0 - 1; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    std::vector<int64_t> st(nin);
+    for (size_t k = 0; k < nin; ++k) {
+      int64_t kd = d - (R0 - ins[k].dim());
+      st[k] = (kd < 0 || ins[k].size(kd) == 1) ? 0 : ins[k].stride(kd);
+    }
+    if (!l.sizes.empty()) {
+      bool merge = true;
+      for (size_t k = 0; k < nin && merge; ++k)
+        merge = st[k] == l.strides[k].back() * l.sizes.back();
+      if (merge) {
+        l.sizes.back() *= shape[d];
+        continue;
+      }
+    }
+    l.sizes.push_back(shape[d]);
+    for (size_t k = 0; k < nin; ++k) l.strides[k].push_back(st[k]);
+  }
+  std::reverse(l.sizes.begin(), l.sizes.end());
+  for (auto& s : l.strides) std::reverse(s.begin(), s.end());
+  return l;
+}
+
+Variant pick_variant(const FusedLayout& l) {
+  const int R = static_cast<int>(l.sizes.size());
+  Variant v;
+  v.flat = R == 0;
+  if (R == 1) {
+    v.flat = true;
+    for (const auto& st : l.strides) v.flat = v.flat && (st[0] == 0 || st[0] == 1);
+  }
+  v.rank = std::max(R, 1);
+  for (const auto& st : l.strides) {
+    int64_t inner = R == 0 ? 0 : st[R - 1];
+    v.pattern += inner == 0 ? 'b' : inner == 1 ? 'c' : 's';
+  }
+  return v;
+}
+
+// Note [CUDA launches]: blocks of 256 threads in a grid-stride loop, at most
+// 16 blocks per multiprocessor (enough loads in flight to saturate HBM; more
+// only adds scheduling), fewer when there is less work. The kernel's argument
+// is one struct of 64-bit words (jit/cuda_codegen.cpp), passed by value.
+constexpr unsigned kCudaBlock = 256;
+constexpr int64_t kCudaBlocksPerSm = 16;
+
+}  // namespace
+
 FusedKernel::FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
                          CpuCompilerOptions cpu_options)
     : spec_(std::move(spec)),
@@ -144,6 +217,10 @@ std::vector<Variant> FusedKernel::variants() const {
 
 std::string FusedKernel::source(const Variant& variant) const { return cpu_source(spec_, variant); }
 
+std::string FusedKernel::cuda_source(const Variant& variant, bool index32) const {
+  return fx::jit::cuda_source(spec_, variant, index32);
+}
+
 double FusedKernel::compile_ms() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return compile_ms_;
@@ -159,6 +236,20 @@ c10::IValue FusedKernel::run_eager(std::vector<c10::IValue> args) {
   return eager_->forward(std::move(args));
 }
 
+void FusedKernel::fail(const std::string& key, const Variant& v, const std::string& src,
+                       const char* what) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!src.empty()) sources_[key] = src;
+  variants_[key] = v;
+  if (!failed_.exchange(true)) {
+    std::string members;
+    for (const auto& m : spec_.members) members += (members.empty() ? "" : ", ") + m;
+    fallback_reason_ = "failed to compile " + spec_.name + " (nodes " + members +
+                       "); running its nodes eagerly: " + what;
+    TORCH_WARN(fallback_reason_);
+  }
+}
+
 std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
   std::string key = v.key();
   {
@@ -172,16 +263,7 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
   try {
     k = compile_cpu_kernel(src, cpu_options_, &memory_hit);
   } catch (const std::exception& e) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    sources_[key] = src;
-    variants_[key] = v;
-    if (!failed_.exchange(true)) {
-      std::string members;
-      for (const auto& m : spec_.members) members += (members.empty() ? "" : ", ") + m;
-      fallback_reason_ = "failed to compile " + spec_.name + " (nodes " + members +
-                         "); running its nodes eagerly: " + e.what();
-      TORCH_WARN(fallback_reason_);
-    }
+    fail(key, v, src, e.what());
     return nullptr;
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -195,19 +277,60 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
   return k;
 }
 
+std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v, bool index32,
+                                                               int device) {
+  std::string key = "cuda_" + v.key() + (index32 ? "_i32" : "_i64");
+  std::string cache_key = key + "@" + std::to_string(device);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cuda_kernels_.find(cache_key);
+    if (it != cuda_kernels_.end()) return it->second;
+  }
+  std::string src = fx::jit::cuda_source(spec_, v, index32);
+  CudaCompilerOptions o;
+  o.cache_dir = cpu_options_.cache_dir;
+  o.disk_cache = cpu_options_.disk_cache;
+  bool memory_hit = false;
+  std::shared_ptr<const CudaKernel> k;
+  try {
+    k = compile_cuda_kernel(src, spec_.name, device, o, &memory_hit);
+  } catch (const std::exception& e) {
+    fail(key, v, src, e.what());
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  sources_[key] = src;
+  variants_[key] = v;
+  if (memory_hit || k->from_disk)
+    ++cache_hits_;
+  else
+    compile_ms_ += k->compile_ms;
+  cuda_kernels_[cache_key] = k;
+  return k;
+}
+
 c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
   if (!kwargs.empty())
     throw Error(ErrorKind::kRuntime, spec_.name + " (fx::jit::FusedKernel) takes no kwargs");
   if (failed_.load() || args.size() != spec_.inputs.size()) return run_eager(std::move(args));
   std::vector<at::Tensor> ins;
   ins.reserve(args.size());
+  std::optional<c10::Device> device;
   for (size_t k = 0; k < args.size(); ++k) {
     if (!args[k].isTensor()) return run_eager(std::move(args));
     const at::Tensor& t = args[k].toTensor();
-    if (t.scalar_type() != spec_.inputs[k] || !t.device().is_cpu() || t.layout() != c10::kStrided)
+    if (t.scalar_type() != spec_.inputs[k] || t.layout() != c10::kStrided ||
+        !(t.device().is_cpu() || t.device().is_cuda()) || (device && t.device() != *device))
       return run_eager(std::move(args));
+    device = t.device();
     ins.push_back(t);
   }
+  // A kernel without tensor inputs has nothing to say where it runs.
+  if (!device) return run_eager(std::move(args));
+  const bool cuda = device->is_cuda();
+#if !FX_HAVE_CUDA
+  if (cuda) return run_eager(std::move(args));
+#endif
   // 2. loop shape
   std::vector<int64_t> shape;
   try {
@@ -222,73 +345,96 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   }
   // 3. outputs, collapsed layout
   std::vector<at::Tensor> outs;
-  for (auto d : spec_.outputs) outs.push_back(empty_output(shape, d));
+  for (auto d : spec_.outputs)
+    outs.push_back(cuda ? at::empty(shape, at::TensorOptions().dtype(d).device(*device))
+                        : empty_output(shape, d));
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
   if (numel > 0) {
-    const size_t nin = ins.size();
-    const int64_t R0 = static_cast<int64_t>(shape.size());
-    // Dims from innermost outwards: sizes and per-input strides (0 where broadcast).
-    std::vector<int64_t> sizes;
-    std::vector<std::vector<int64_t>> strides(nin);
-    for (int64_t d = R0 - 1; d >= 0; --d) {
-      if (shape[d] == 1) continue;
-      std::vector<int64_t> st(nin);
-      for (size_t k = 0; k < nin; ++k) {
-        int64_t kd = d - (R0 - ins[k].dim());
-        st[k] = (kd < 0 || ins[k].size(kd) == 1) ? 0 : ins[k].stride(kd);
-      }
-      if (!sizes.empty()) {
-        bool merge = true;
-        for (size_t k = 0; k < nin && merge; ++k) merge = st[k] == strides[k].back() * sizes.back();
-        if (merge) {
-          sizes.back() *= shape[d];
-          continue;
-        }
-      }
-      sizes.push_back(shape[d]);
-      for (size_t k = 0; k < nin; ++k) strides[k].push_back(st[k]);
-    }
-    std::reverse(sizes.begin(), sizes.end());
-    for (auto& s : strides) std::reverse(s.begin(), s.end());
-    const int R = static_cast<int>(sizes.size());
-    Variant v;
-    v.flat = R == 0;
-    if (R == 1) {
-      v.flat = true;
-      for (size_t k = 0; k < nin; ++k)
-        v.flat = v.flat && (strides[k][0] == 0 || strides[k][0] == 1);
-    }
-    v.rank = std::max(R, 1);
-    for (size_t k = 0; k < nin; ++k) {
-      int64_t inner = R == 0 ? 0 : strides[k][R - 1];
-      v.pattern += inner == 0 ? 'b' : inner == 1 ? 'c' : 's';
-    }
-    auto kernel = kernel_for(v);
-    if (!kernel) return run_eager(std::move(args));
+    FusedLayout layout = collapse(shape, ins);
+    Variant v = pick_variant(layout);
     std::vector<void*> ptrs;
     for (auto& t : ins) ptrs.push_back(t.data_ptr());
     for (auto& t : outs) ptrs.push_back(t.data_ptr());
-    std::vector<int64_t> flat_strides;
-    for (size_t k = 0; k < nin; ++k)
-      flat_strides.insert(flat_strides.end(), strides[k].begin(), strides[k].end());
-    CpuKernelFn fn = kernel->fn;
-    ++kernel_calls_;
-    if (v.flat) {
-      parallel_range(numel, kGrain, outs[0], [&](int64_t b, int64_t e) {
-        fn(ptrs.data(), sizes.data(), flat_strides.data(), b, e);
-      });
+    const int R = static_cast<int>(layout.sizes.size());
+    if (cuda) {
+      if (!launch_cuda(v, layout, ptrs, numel, device->index())) return run_eager(std::move(args));
     } else {
-      int64_t inner = sizes[R - 1];
-      int64_t rows = numel / inner;
-      parallel_range(
-          rows, std::max<int64_t>(1, kGrain / inner), outs[0],
-          [&](int64_t b, int64_t e) { fn(ptrs.data(), sizes.data(), flat_strides.data(), b, e); });
+      auto kernel = kernel_for(v);
+      if (!kernel) return run_eager(std::move(args));
+      std::vector<int64_t> flat_strides;
+      for (const auto& st : layout.strides)
+        flat_strides.insert(flat_strides.end(), st.begin(), st.end());
+      const int64_t* sizes = layout.sizes.data();
+      CpuKernelFn fn = kernel->fn;
+      ++kernel_calls_;
+      if (v.flat) {
+        parallel_range(numel, kGrain, outs[0], [&](int64_t b, int64_t e) {
+          fn(ptrs.data(), sizes, flat_strides.data(), b, e);
+        });
+      } else {
+        int64_t inner = layout.sizes[R - 1];
+        int64_t rows = numel / inner;
+        parallel_range(
+            rows, std::max<int64_t>(1, kGrain / inner), outs[0],
+            [&](int64_t b, int64_t e) { fn(ptrs.data(), sizes, flat_strides.data(), b, e); });
+      }
     }
   }
   if (outs.size() == 1) return outs[0];
   std::vector<c10::IValue> items(outs.begin(), outs.end());
   return c10::ivalue::Tuple::create(std::move(items));
+}
+
+bool FusedKernel::launch_cuda(Variant v, const FusedLayout& layout, const std::vector<void*>& ptrs,
+                              int64_t numel, int device) {
+#if FX_HAVE_CUDA
+  const size_t nin = spec_.inputs.size();
+  if (v.flat) {
+    // Vector accesses need every contiguous operand aligned to a whole vector.
+    int vec = cuda_vector_width(spec_, v.pattern);
+    for (size_t k = 0; k < ptrs.size() && vec > 1; ++k) {
+      if (k < nin && v.pattern[k] != 'c') continue;
+      size_t bytes = c10::elementSize(k < nin ? spec_.inputs[k] : spec_.outputs[k - nin]) * vec;
+      if (reinterpret_cast<uintptr_t>(ptrs[k]) % bytes != 0) vec = 1;
+    }
+    v.vec = vec;
+  }
+  const int64_t work = v.flat ? (numel + v.vec - 1) / v.vec : numel;
+  const int64_t max_blocks = kCudaBlocksPerSm * cuda_sm_count(device);
+  const int64_t blocks =
+      std::max<int64_t>(1, std::min<int64_t>(max_blocks, (work + kCudaBlock - 1) / kCudaBlock));
+  const bool index32 =
+      fits_32bit_index(numel, layout.sizes, layout.strides, blocks * kCudaBlock * v.vec);
+  auto kernel = cuda_kernel_for(v, index32, device);
+  if (!kernel) return false;
+  // FxArgs: ptr[nin + nout], size[R], stride[max(nin * R, 1)], n; R = 1 when flat.
+  std::vector<int64_t> words;
+  for (void* p : ptrs) words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(p)));
+  if (v.flat) {
+    words.push_back(numel);
+    for (size_t i = 0; i < std::max<size_t>(nin, 1); ++i) words.push_back(0);
+  } else {
+    words.insert(words.end(), layout.sizes.begin(), layout.sizes.end());
+    for (const auto& st : layout.strides) words.insert(words.end(), st.begin(), st.end());
+    if (nin == 0) words.push_back(0);
+  }
+  words.push_back(numel);
+  cudaStream_t stream =
+      c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
+  try {
+    kernel->function->launch(words.data(), words.size() * sizeof(int64_t),
+                             static_cast<unsigned>(blocks), kCudaBlock, stream);
+  } catch (const std::exception& e) {
+    fail("cuda_" + v.key() + (index32 ? "_i32" : "_i64"), v, "", e.what());
+    return false;
+  }
+  ++kernel_calls_;
+  return true;
+#else
+  (void)v, (void)layout, (void)ptrs, (void)numel, (void)device;
+  return false;
+#endif
 }
 
 }  // namespace fx::jit

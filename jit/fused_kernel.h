@@ -1,9 +1,10 @@
 // FusedKernel: the Module behind a fused call_module node. It owns the group's
 // KernelSpec, generates and compiles one kernel per Variant (layout) on first
-// use, and runs it; anything it cannot run (a compile error, an unexpected
-// dtype or device, shapes that broadcast differently than at fuse time) runs
-// the group's original nodes eagerly instead. A compile failure is sticky and
-// warned about once, with the compiler's log.
+// use, and runs it: on CPU with the host compiler's kernel, on a CUDA device
+// with NVRTC's, launched on LibTorch's current stream; anything it cannot run (a compile error, an
+// unexpected dtype or device, shapes that broadcast differently than at fuse time) runs the group's
+// original nodes eagerly instead. A compile failure is sticky and warned about once, with the
+// compiler's log.
 //
 // Thread-safe: forward may be called from many threads at once.
 #pragma once
@@ -15,11 +16,14 @@
 #include <vector>
 
 #include "jit/cpu_compiler.h"
+#include "jit/cuda_compiler.h"
 #include "jit/kernel.h"
 #include "runtime/graph_module.h"
 #include "runtime/module.h"
 
 namespace fx::jit {
+
+struct FusedLayout;
 
 class FusedKernel : public Module {
  public:
@@ -35,13 +39,16 @@ class FusedKernel : public Module {
   // --- inspection ---------------------------------------------------------
   const KernelSpec& spec() const { return spec_; }
   const std::vector<std::string>& members() const { return spec_.members; }
-  // Generated sources so far, by variant key.
+  // Generated sources so far, by kernel key: the variant's key, prefixed
+  // "cuda_" and suffixed "_i32"/"_i64" (index width) for CUDA kernels.
   std::map<std::string, std::string> sources() const;
   // The layouts seen so far (each has a compiled or failed kernel), by key.
   std::vector<Variant> variants() const;
-  // The source for one variant (generated on demand, nothing compiled).
+  // The host C++ source for one variant (generated on demand, nothing compiled).
   std::string source(const Variant& variant) const;
-  double compile_ms() const;  // total host-compiler time spent for this kernel
+  // The CUDA source for one variant, likewise.
+  std::string cuda_source(const Variant& variant, bool index32) const;
+  double compile_ms() const;  // total host-compiler and NVRTC time spent for this kernel
   int64_t cache_hits() const { return cache_hits_.load(); }  // kernels found, not compiled
   int64_t kernel_calls() const { return kernel_calls_.load(); }
   int64_t eager_calls() const { return eager_calls_.load(); }
@@ -52,6 +59,12 @@ class FusedKernel : public Module {
  private:
   c10::IValue run_eager(std::vector<c10::IValue> args);
   std::shared_ptr<const CpuKernel> kernel_for(const Variant& v);
+  std::shared_ptr<const CudaKernel> cuda_kernel_for(const Variant& v, bool index32, int device);
+  // Launches the CUDA kernel for v (false: it could not be compiled or loaded).
+  bool launch_cuda(Variant v, const FusedLayout& layout, const std::vector<void*>& ptrs,
+                   int64_t numel, int device);
+  // Records a compile failure: sticky, warned about once.
+  void fail(const std::string& key, const Variant& v, const std::string& src, const char* what);
 
   KernelSpec spec_;
   std::unique_ptr<GraphModule> eager_;
@@ -59,6 +72,7 @@ class FusedKernel : public Module {
   CpuCompilerOptions cpu_options_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const CpuKernel>> kernels_;
+  std::map<std::string, std::shared_ptr<const CudaKernel>> cuda_kernels_;
   std::map<std::string, std::string> sources_;
   std::map<std::string, Variant> variants_;
   double compile_ms_ = 0;

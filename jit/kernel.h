@@ -36,8 +36,26 @@ struct Variant {
   bool flat = true;
   int rank = 1;
   std::string pattern;  // per input: 'c' inner stride 1, 'b' inner stride 0, 's' other
-  std::string key() const { return (flat ? "flat_" : "nd" + std::to_string(rank) + "_") + pattern; }
+  // CUDA flat kernels only: elements per vector access (1: scalar loads). Every
+  // contiguous operand must then be aligned to vec * its element size.
+  int vec = 1;
+  std::string key() const {
+    return (flat ? "flat_" : "nd" + std::to_string(rank) + "_") + pattern +
+           (vec > 1 ? "_v" + std::to_string(vec) : "");
+  }
 };
+
+// Elements per 16-byte access for a flat CUDA kernel: 16 / the widest element
+// among the contiguous operands (inputs marked 'c' and all outputs), at least 1.
+int cuda_vector_width(const KernelSpec& spec, const std::string& pattern);
+
+// Whether 32-bit index arithmetic is exact for a launch over numel elements in
+// which input k, walked with strides[k] over sizes, reaches at most
+// sum((sizes[d] - 1) * |strides[k][d]|) elements from its start, and the
+// grid-stride loop advances up to `stride_slack` elements past numel before
+// it stops. Otherwise kernels use 64-bit indices.
+bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,
+                      const std::vector<std::vector<int64_t>>& strides, int64_t stride_slack);
 
 // Host C++ source exporting
 //   extern "C" void fx_kernel(void* const* ptrs, const int64_t* sizes,

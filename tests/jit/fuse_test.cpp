@@ -96,12 +96,14 @@ struct Layout {
   const char* name;
   std::vector<int64_t> x, y;
   bool transpose;
+  bool offset = false;  // x starts one element into its storage (misaligned)
 };
 
 const Layout kLayouts[] = {
     {"contiguous", {37, 53}, {37, 53}, false}, {"broadcast", {37, 53}, {53}, false},
     {"transposed", {53, 37}, {37, 53}, true},  {"zero_dim", {}, {}, false},
     {"empty", {0, 53}, {53}, false},           {"odd", {1001}, {1001}, false},
+    {"offset", {1024}, {1024}, false, true},
 };
 
 at::Tensor random(const std::vector<int64_t>& shape, at::ScalarType dtype) {
@@ -109,7 +111,21 @@ at::Tensor random(const std::vector<int64_t>& shape, at::ScalarType dtype) {
   return at::randint(1, 9, shape).to(dtype) * (at::randint(0, 2, shape).to(dtype) * 2 - 1);
 }
 
-void check_all(at::ScalarType dtype, const Build& build, double rtol, double atol) {
+// x for layout l on device: random, maybe transposed or one element into its storage.
+at::Tensor layout_input(const Layout& l, at::ScalarType dtype, c10::Device device) {
+  at::Tensor x;
+  if (l.offset) {
+    std::vector<int64_t> bigger = l.x;
+    bigger[0] += 1;
+    x = random(bigger, dtype).to(device).narrow(0, 1, l.x[0]);
+  } else {
+    x = random(l.x, dtype).to(device);
+  }
+  return l.transpose ? x.t() : x;
+}
+
+void check_all(at::ScalarType dtype, const Build& build, double rtol, double atol,
+               c10::Device device = at::kCPU) {
   for (const Layout& l : kLayouts) {
     SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + l.name);
     auto g = std::make_unique<Graph>();
@@ -121,8 +137,7 @@ void check_all(at::ScalarType dtype, const Build& build, double rtol, double ato
     std::vector<std::string> labels;
     build(*g, t, y, c, outs, labels);
     g->output(Argument::tuple(outs));
-    at::Tensor xv = random(l.x, dtype), yv = random(l.y, dtype);
-    if (l.transpose) xv = xv.t();
+    at::Tensor xv = layout_input(l, dtype, device), yv = random(l.y, dtype).to(device);
     GraphModule eager(std::move(g), Attributes{});
     shape_prop(eager, {xv, yv});
     FuseOptions o;
@@ -131,8 +146,7 @@ void check_all(at::ScalarType dtype, const Build& build, double rtol, double ato
     auto modules = fused->graph().find_nodes(Op::CallModule);
     ASSERT_EQ(modules.size(), 1u) << fused->graph().str() << explain_fusion(eager, o);
     // Fresh inputs for the run itself.
-    xv = random(l.x, dtype), yv = random(l.y, dtype);
-    if (l.transpose) xv = xv.t();
+    xv = layout_input(l, dtype, device), yv = random(l.y, dtype).to(device);
     auto want = eager.forward({xv, yv}).toTuple()->elements();
     auto got = fused->forward({xv, yv}).toTuple()->elements();
     ASSERT_EQ(want.size(), got.size());
@@ -140,6 +154,8 @@ void check_all(at::ScalarType dtype, const Build& build, double rtol, double ato
       at::Tensor w = want[i].toTensor(), r = got[i].toTensor();
       ASSERT_EQ(w.sizes(), r.sizes()) << labels[i];
       ASSERT_EQ(w.scalar_type(), r.scalar_type()) << labels[i];
+      ASSERT_EQ(r.device(), device) << labels[i];
+      w = w.cpu(), r = r.cpu();
       if (c10::isFloatingType(w.scalar_type())) {
         at::Tensor wd = w.to(at::kDouble), rd = r.to(at::kDouble);
         EXPECT_TRUE(at::allclose(rd, wd, rtol, atol, /*equal_nan=*/true))
@@ -154,11 +170,17 @@ void check_all(at::ScalarType dtype, const Build& build, double rtol, double ato
     if (xv.numel() > 0) {
       EXPECT_EQ(k->kernel_calls(), 1);
     }
-    // Every kernel generated here also compiles for the GPU (no GPU needed).
-    if (nvrtc_available()) {
-      for (const Variant& v : k->variants()) {
+    // Every kernel generated here also compiles for the GPU (no GPU needed),
+    // flat ones with and without vector accesses.
+    if (nvrtc_available() && device.is_cpu()) {
+      for (Variant v : k->variants()) {
+        v.vec = 1;
         EXPECT_NO_THROW(nvrtc_compile(cuda_source(k->spec(), v, true), "k32", "sm_90"));
         EXPECT_NO_THROW(nvrtc_compile(cuda_source(k->spec(), v, false), "k64", "compute_90"));
+        if (v.flat && cuda_vector_width(k->spec(), v.pattern) > 1) {
+          v.vec = cuda_vector_width(k->spec(), v.pattern);
+          EXPECT_NO_THROW(nvrtc_compile(cuda_source(k->spec(), v, true), "kv", "sm_90"));
+        }
       }
     }
   }
@@ -170,6 +192,32 @@ TEST(FuseCpu, FloatOpsFloat16) { check_all(at::kHalf, float_ops, 1e-2, 2e-3); }
 TEST(FuseCpu, FloatOpsBFloat16) { check_all(at::kBFloat16, float_ops, 2e-2, 1e-2); }
 TEST(FuseCpu, IntOpsInt64) { check_all(at::kLong, int_ops, 1e-6, 1e-6); }
 TEST(FuseCpu, IntOpsInt32) { check_all(at::kInt, int_ops, 1e-6, 1e-6); }
+
+// The same on a GPU: NVRTC's kernels launched on the current stream.
+#define FX_REQUIRE_CUDA()                                                        \
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine"; \
+  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit"
+
+TEST(FuseCuda, FloatOpsFloat32) {
+  FX_REQUIRE_CUDA();
+  check_all(at::kFloat, float_ops, 1e-5, 1e-5, at::kCUDA);
+}
+TEST(FuseCuda, FloatOpsFloat16) {
+  FX_REQUIRE_CUDA();
+  check_all(at::kHalf, float_ops, 1e-2, 2e-3, at::kCUDA);
+}
+TEST(FuseCuda, FloatOpsBFloat16) {
+  FX_REQUIRE_CUDA();
+  check_all(at::kBFloat16, float_ops, 2e-2, 1e-2, at::kCUDA);
+}
+TEST(FuseCuda, FloatOpsFloat64) {
+  FX_REQUIRE_CUDA();
+  check_all(at::kDouble, float_ops, 1e-12, 1e-12, at::kCUDA);
+}
+TEST(FuseCuda, IntOpsInt32) {
+  FX_REQUIRE_CUDA();
+  check_all(at::kInt, int_ops, 1e-6, 1e-6, at::kCUDA);
+}
 
 std::unique_ptr<GraphModule> chain_module(const std::vector<int64_t>& shape) {
   auto gm = std::make_unique<GraphModule>(parse_graph(R"(

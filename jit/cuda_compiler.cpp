@@ -1,0 +1,113 @@
+// See jit/cuda_compiler.h.
+#include "jit/cuda_compiler.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+#include "ir/error.h"
+#include "jit/cpu_compiler.h"
+#include "jit/disk_cache.h"
+#include "jit/nvrtc.h"
+
+namespace fx::jit {
+namespace {
+
+using Future = std::shared_future<std::shared_ptr<const CudaKernel>>;
+std::mutex g_mutex;
+std::unordered_map<std::string, Future> g_cache;
+std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::shared_ptr<const CudaKernel> build(const std::string& source, const std::string& name,
+                                        int device, const CudaCompilerOptions& o,
+                                        const std::string& arch, const std::string& key) {
+  const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+  const std::string ext = arch.rfind("sm_", 0) == 0 ? ".cubin" : ".ptx";
+  auto k = std::make_shared<CudaKernel>();
+  k->key = key;
+  k->arch = arch;
+  std::string image;
+  auto start = std::chrono::steady_clock::now();
+  if (o.disk_cache && read_cache_entry(dir, key, ext, &image)) {
+    try {
+      k->function = std::make_shared<CudaFunction>(image, device, name);
+      k->from_disk = true;
+      k->load_ms = ms_since(start);
+      ++g_disk_hits;
+      return k;
+    } catch (const Error&) {
+      // A foreign or stale image the driver rejects: compile afresh.
+    }
+  }
+  try {
+    NvrtcOutput out = nvrtc_compile(source, name, arch);
+    k->compile_ms = out.compile_ms;
+    k->log = out.log;
+    image = std::move(out.binary);
+    if (ext == ".ptx") image.push_back('\0');  // the driver reads PTX as a C string
+  } catch (...) {
+    ++g_failures;
+    throw;
+  }
+  if (o.disk_cache) write_cache_entry(dir, key, ext, image);
+  auto load_start = std::chrono::steady_clock::now();
+  k->function = std::make_shared<CudaFunction>(image, device, name);
+  k->load_ms = ms_since(load_start);
+  ++g_compiles;
+  return k;
+}
+
+}  // namespace
+
+std::shared_ptr<const CudaKernel> compile_cuda_kernel(const std::string& source,
+                                                      const std::string& name, int device,
+                                                      const CudaCompilerOptions& options,
+                                                      bool* memory_hit) {
+  std::string arch = options.arch;
+  if (arch.empty()) arch = nvrtc_target_arch(cuda_device_arch(device));
+  const std::string key = "cuda_" + hash_hex(arch + "\n" + source);
+  const std::string mem_key = key + "@" + std::to_string(device) + "@" + options.cache_dir +
+                              (options.disk_cache ? "" : "#nodisk");
+  std::promise<std::shared_ptr<const CudaKernel>> promise;
+  Future future;
+  bool owner = false;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_cache.find(mem_key);
+    if (it != g_cache.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      g_cache.emplace(mem_key, future);
+      owner = true;
+    }
+  }
+  if (memory_hit) *memory_hit = !owner;
+  if (!owner) {
+    ++g_memory_hits;
+    return future.get();
+  }
+  try {
+    promise.set_value(build(source, name, device, options, arch, key));
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  return future.get();
+}
+
+CudaCompileStats cuda_compile_stats() {
+  return {g_compiles.load(), g_disk_hits.load(), g_memory_hits.load(), g_failures.load()};
+}
+
+void clear_cuda_memory_cache() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_cache.clear();
+}
+
+}  // namespace fx::jit
