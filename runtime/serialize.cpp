@@ -153,6 +153,9 @@ class Writer {
     } catch (const Error& e) {
       throw Error(e.kind(),
                   prefix_ + "submodule " + in_quotes(qualname) + " (" + kind + "): " + e.what());
+    } catch (const std::exception& e) {
+      fail("submodule " + in_quotes(qualname) + " (" + kind +
+           "): its serializer failed: " + e.what());
     }
     if (!saved.module)
       fail("submodule " + in_quotes(qualname) + " (" + kind +

@@ -699,6 +699,28 @@ TEST(SerializeModuleKinds, RegistrationRules) {
         << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(file.path()));
+
+  // A serializer that throws something other than fx::Error: still an fx::Error on save.
+  register_scaled();
+  auto g2 = parse_graph(R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %s : [#users=1] = call_module[target=s](args = (%x,), kwargs = {})
+    return s)");
+  Attributes attrs2;
+  attrs2.modules["s"] =
+      make_module("serialize_test::Scaled", [](auto args, auto&) { return args[0]; });
+  GraphModule impostor(std::move(g2), std::move(attrs2));
+  try {
+    save(impostor, file.path());
+    FAIL() << "save did not throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
+    EXPECT_NE(std::string(e.what()).find(
+                  "submodule 's' (serialize_test::Scaled): its serializer failed: "),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(file.path()));
 }
 
 // A version 1 file assembled from the specification, not by save: older
