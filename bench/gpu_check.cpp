@@ -219,6 +219,43 @@ int main(int argc, char** argv) {
     if (eager_calls) std::printf("WARNING: the %d-op chain fell back to eager\n", n);
   }
 
+  // --- launch settings: vector bytes x blocks per SM, on the long chains ----------------------
+  std::ostringstream sweep;
+  sweep << "\n| vector bytes | blocks/SM | 8 ops 16M ms | 8 ops 64M ms | 16 ops 16M ms | 16 ops "
+           "64M ms |\n"
+        << "|---|---|---|---|---|---|\n";
+  {
+    auto f8 = fx::jit::fuse(*cuda_chain(8), fuse_options());
+    auto f16 = fx::jit::fuse(*cuda_chain(16), fuse_options());
+    at::Tensor x16 = at::randn({int64_t{1} << 24}, at::kCUDA), y16 = at::randn_like(x16);
+    at::Tensor x64 = at::randn({int64_t{1} << 26}, at::kCUDA), y64 = at::randn_like(x64);
+    const fx::jit::CudaLaunchTuning defaults = fx::jit::cuda_launch_tuning();
+    for (int vb : {16, 32})
+      for (int bps : {4, 8, 16, 32}) {
+        fx::jit::set_cuda_launch_tuning({vb, bps});
+        char line[256];
+        bool ok = close(f16->forward({x16, y16}).toTensor(), eager_chain(16, x16, y16));
+        std::snprintf(line, sizeof(line), "| %d | %d | %.4f | %.4f | %.4f | %.4f |%s\n", vb, bps,
+                      time_ms([&] {
+                        f8->forward({x16, y16});
+                      }),
+                      time_ms([&] {
+                        f8->forward({x64, y64});
+                      }),
+                      time_ms([&] {
+                        f16->forward({x16, y16});
+                      }),
+                      time_ms([&] {
+                        f16->forward({x64, y64});
+                      }),
+                      ok ? "" : " MISMATCH");
+        sweep << line;
+      }
+    fx::jit::set_cuda_launch_tuning(defaults);
+  }
+  std::printf("%s", sweep.str().c_str());
+  std::fflush(stdout);
+
   // --- batch-1 MLP: CUDA graph replay vs normal launches ---------------------------------------
   auto mlp = fx::bench::mlp_module(1, 256, at::kCUDA);
   std::shared_ptr<fx::GraphModule> mlp_fused = fx::jit::fuse(*mlp);
@@ -230,6 +267,9 @@ int main(int argc, char** argv) {
   double mlp_eager_us = latency_us([&] { mlp->forward({mx}); });
   double mlp_fused_us = latency_us([&] { mlp_fused->forward({mx}); });
   double mlp_graph_us = latency_us([&] { graphed->forward({mx}); });
+  // Calls queued back to back (no sync each): the host-side cost per call.
+  double mlp_fused_q = 1e3 * time_ms([&] { mlp_fused->forward({mx}); });
+  double mlp_graph_q = 1e3 * time_ms([&] { graphed->forward({mx}); });
   std::printf(
       "mlp batch 1 dim 256: eager %.1f us, fused %.1f us, fused + CUDA graph %.1f us "
       "(graphs %lld, replays %lld)%s\n",
@@ -251,11 +291,13 @@ int main(int argc, char** argv) {
     table << buf;
   }
   std::snprintf(buf, sizeof(buf),
-                "\ncopy %.0f GB/s | MLP batch 1: eager %.1f us, fused %.1f us, CUDA graph %.1f us "
-                "(%.2fx lower than fused) | NVRTC cold %.1f / %.1f ms, disk hit %.2f ms\n",
+                "\ncopy %.0f GB/s | MLP batch 1, call + sync: eager %.1f us, fused %.1f us, CUDA "
+                "graph %.1f us (%.2fx lower than fused); queued per call: fused %.1f us, graph "
+                "%.1f us (%.2fx) | NVRTC cold %.1f / %.1f ms, disk hit %.2f ms\n",
                 copy_gbs, mlp_eager_us, mlp_fused_us, mlp_graph_us, mlp_fused_us / mlp_graph_us,
-                cold_first, cold_second, disk_hit);
-  table << buf;
+                mlp_fused_q, mlp_graph_q, mlp_fused_q / mlp_graph_q, cold_first, cold_second,
+                disk_hit);
+  table << buf << sweep.str();
   std::printf("%s", table.str().c_str());
   if (!json_path.empty()) {
     std::ofstream js(json_path);
@@ -263,7 +305,8 @@ int main(int argc, char** argv) {
        << ", \"nvrtc_cold_first_ms\": " << cold_first << ", \"nvrtc_cold_next_ms\": " << cold_second
        << ", \"disk_hit_ms\": " << disk_hit << ", \"mlp_eager_us\": " << mlp_eager_us
        << ", \"mlp_fused_us\": " << mlp_fused_us << ", \"mlp_graph_us\": " << mlp_graph_us
-       << ", \"chains\": [";
+       << ", \"mlp_fused_queued_us\": " << mlp_fused_q
+       << ", \"mlp_graph_queued_us\": " << mlp_graph_q << ", \"chains\": [";
     for (size_t i = 0; i < rows.size(); ++i)
       js << (i ? ", " : "") << "{\"ops\": " << rows[i].ops << ", \"elems\": " << rows[i].elems
          << ", \"eager_ms\": " << rows[i].eager_ms << ", \"fused_ms\": " << rows[i].fused_ms

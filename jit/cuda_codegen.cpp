@@ -18,14 +18,15 @@
 
 namespace fx::jit {
 
-int cuda_vector_width(const KernelSpec& spec, const std::string& pattern) {
+int cuda_vector_width(const KernelSpec& spec, const std::string& pattern, int vector_bytes) {
   size_t widest = 0;
   for (size_t k = 0; k < spec.inputs.size(); ++k)
     if (k < pattern.size() && pattern[k] == 'c')
       widest = std::max(widest, c10::elementSize(spec.inputs[k]));
   for (auto d : spec.outputs) widest = std::max(widest, c10::elementSize(d));
-  if (widest == 0 || widest >= 16) return 1;
-  return static_cast<int>(16 / widest);
+  const size_t bytes = vector_bytes > 0 ? static_cast<size_t>(vector_bytes) : 16;
+  if (widest == 0 || widest >= bytes) return 1;
+  return static_cast<int>(bytes / widest);
 }
 
 bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,

@@ -17,7 +17,9 @@ namespace {
 
 using Future = std::shared_future<std::shared_ptr<const CudaKernel>>;
 std::mutex g_mutex;
-std::unordered_map<std::string, Future> g_cache;
+// Deliberately never destroyed: its kernels would be unloaded after the CUDA
+// driver has shut down at exit.
+std::unordered_map<std::string, Future>& g_cache = *new std::unordered_map<std::string, Future>;
 std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
 
 double ms_since(std::chrono::steady_clock::time_point t) {

@@ -153,10 +153,14 @@ CudaFunction::CudaFunction(const std::string& image, int device, const std::stri
 }
 
 CudaFunction::~CudaFunction() {
+  // Never throws: at process exit the driver may already be shut down, and
+  // then there is nothing left to unload.
   Driver& d = driver();
-  if (module_ && d.ok) {
+  if (!module_ || !d.ok) return;
+  try {
     use_primary_context(d, device_);
     d.cuModuleUnload(static_cast<CUmodule>(module_));
+  } catch (...) {
   }
 }
 

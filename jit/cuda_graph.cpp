@@ -89,6 +89,25 @@ c10::IValue map_tensors(const c10::IValue& v,
   return v;
 }
 
+#if FX_HAVE_CUDA
+// Note [Failed captures]: when a forward breaks a capture (a host sync), the
+// stream's capture is invalidated and CUDAGraph::capture_end throws before it
+// tells the CUDA RNG that capturing is over; every later random op on the
+// device then fails ("Offset increment outside graph capture"). Capturing one
+// trivial op with a fresh CUDAGraph runs that bookkeeping to completion.
+void reset_after_failed_capture(c10::Device device) {
+  try {
+    at::Tensor scratch = at::zeros({1}, at::TensorOptions().device(device));
+    at::cuda::CUDAGraph reset;
+    reset.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    scratch.add_(1);
+    reset.capture_end();
+  } catch (...) {
+    cudaGetLastError();
+  }
+}
+#endif
+
 }  // namespace
 
 CudaGraphModule::CudaGraphModule(std::shared_ptr<Module> inner, CudaGraphOptions options)
@@ -221,6 +240,7 @@ std::shared_ptr<CudaGraphModule::Entry> CudaGraphModule::capture(
         } catch (...) {
         }
         cudaGetLastError();  // the capture's error is reported by the exception
+        reset_after_failed_capture(device);
         throw;
       }
       graph->capture_end();

@@ -192,9 +192,16 @@ Variant pick_variant(const FusedLayout& l) {
 // only adds scheduling), fewer when there is less work. The kernel's argument
 // is one struct of 64-bit words (jit/cuda_codegen.cpp), passed by value.
 constexpr unsigned kCudaBlock = 256;
-constexpr int64_t kCudaBlocksPerSm = 16;
+std::atomic<int> g_vector_bytes{16}, g_blocks_per_sm{16};
 
 }  // namespace
+
+void set_cuda_launch_tuning(CudaLaunchTuning t) {
+  g_vector_bytes = t.vector_bytes >= 32 ? 32 : 16;
+  g_blocks_per_sm = std::max(1, std::min(t.blocks_per_sm, 64));
+}
+
+CudaLaunchTuning cuda_launch_tuning() { return {g_vector_bytes.load(), g_blocks_per_sm.load()}; }
 
 FusedKernel::FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
                          CpuCompilerOptions cpu_options)
@@ -392,7 +399,7 @@ bool FusedKernel::launch_cuda(Variant v, const FusedLayout& layout, const std::v
   const size_t nin = spec_.inputs.size();
   if (v.flat) {
     // Vector accesses need every contiguous operand aligned to a whole vector.
-    int vec = cuda_vector_width(spec_, v.pattern);
+    int vec = cuda_vector_width(spec_, v.pattern, g_vector_bytes.load());
     for (size_t k = 0; k < ptrs.size() && vec > 1; ++k) {
       if (k < nin && v.pattern[k] != 'c') continue;
       size_t bytes = c10::elementSize(k < nin ? spec_.inputs[k] : spec_.outputs[k - nin]) * vec;
@@ -401,7 +408,7 @@ bool FusedKernel::launch_cuda(Variant v, const FusedLayout& layout, const std::v
     v.vec = vec;
   }
   const int64_t work = v.flat ? (numel + v.vec - 1) / v.vec : numel;
-  const int64_t max_blocks = kCudaBlocksPerSm * cuda_sm_count(device);
+  const int64_t max_blocks = int64_t{g_blocks_per_sm.load()} * cuda_sm_count(device);
   const int64_t blocks =
       std::max<int64_t>(1, std::min<int64_t>(max_blocks, (work + kCudaBlock - 1) / kCudaBlock));
   const bool index32 =

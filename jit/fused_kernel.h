@@ -25,6 +25,17 @@ namespace fx::jit {
 
 struct FusedLayout;
 
+// How CUDA kernels are launched (Note [CUDA launches] in fused_kernel.cpp):
+// bytes per vector access of each contiguous operand (16 or 32) and the most
+// blocks of 256 threads per multiprocessor. Process-wide; for benchmarks that
+// compare settings (bench/gpu_check.cpp). Values are clamped to sane ranges.
+struct CudaLaunchTuning {
+  int vector_bytes = 16;
+  int blocks_per_sm = 16;
+};
+void set_cuda_launch_tuning(CudaLaunchTuning tuning);
+CudaLaunchTuning cuda_launch_tuning();
+
 class FusedKernel : public Module {
  public:
   // eager: a GraphModule of the group's original nodes (same inputs and outputs).
@@ -55,6 +66,7 @@ class FusedKernel : public Module {
   bool fell_back() const { return failed_.load(); }
   std::string fallback_reason() const;
   const GraphModule& eager_module() const { return *eager_; }
+  c10::Device device() const { return device_; }  // where fuse placed the group
 
  private:
   c10::IValue run_eager(std::vector<c10::IValue> args);

@@ -45,9 +45,10 @@ struct Variant {
   }
 };
 
-// Elements per 16-byte access for a flat CUDA kernel: 16 / the widest element
-// among the contiguous operands (inputs marked 'c' and all outputs), at least 1.
-int cuda_vector_width(const KernelSpec& spec, const std::string& pattern);
+// Elements per vector access for a flat CUDA kernel: vector_bytes (16, one
+// 128-bit load, by default) / the widest element among the contiguous operands
+// (inputs marked 'c' and all outputs), at least 1.
+int cuda_vector_width(const KernelSpec& spec, const std::string& pattern, int vector_bytes = 16);
 
 // Whether 32-bit index arithmetic is exact for a launch over numel elements in
 // which input k, walked with strides[k] over sizes, reaches at most
