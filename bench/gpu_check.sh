@@ -42,7 +42,7 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFX_VENV="$VEN
 grep -E "^-- fx:" "$BUILD/configure.log"
 
 step "build"
-ninja -C "$BUILD" -j "${FX_GPU_JOBS:-$(nproc)}" fx_jit_tests fx_runtime_tests fx_gpu_check \
+ninja -C "$BUILD" -j "${FX_GPU_JOBS:-$(nproc)}" fx_jit_tests fx_runtime_tests fx_tools_tests fxjit fx_gpu_check \
   >"$BUILD/build.log" 2>&1 || { grep -E "error|FAILED" "$BUILD/build.log" | head -n 40; exit 1; }
 echo "built"
 
@@ -51,6 +51,7 @@ rc=0
 "$BUILD/fx_jit_tests" --gtest_filter='FuseCuda*:FuseCudaRun*:CudaGraph*:Cuda*:GpuBuild*' \
   --gtest_brief=1 || rc=1
 "$BUILD/fx_runtime_tests" --gtest_filter='GraphModule.RunsOnCuda' --gtest_brief=1 || rc=1
+"$BUILD/fx_tools_tests" --gtest_filter='Fxjit.DeviceCuda*' --gtest_brief=1 || rc=1
 
 step "fx_gpu_check"
 "$BUILD/fx_gpu_check" --json "$OUT_DIR/gpu_check.json" | tee "$BUILD/gpu_check.txt" || rc=1
