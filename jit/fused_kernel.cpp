@@ -188,11 +188,13 @@ Variant pick_variant(const FusedLayout& l) {
 }
 
 // Note [CUDA launches]: blocks of 256 threads in a grid-stride loop, at most
-// 16 blocks per multiprocessor (enough loads in flight to saturate HBM; more
-// only adds scheduling), fewer when there is less work. The kernel's argument
-// is one struct of 64-bit words (jit/cuda_codegen.cpp), passed by value.
+// 32 blocks per multiprocessor (4 waves of the 8 that fit), fewer when there
+// is less work. On an H200 this beat 4, 8 and 16 blocks per SM on the 8- and
+// 16-op benchmark chains by up to 7%, and 32-byte vector accesses did not help
+// (bench/RESULTS.md, GPU sweep). The kernel's argument is one struct of 64-bit
+// words (jit/cuda_codegen.cpp), passed by value.
 constexpr unsigned kCudaBlock = 256;
-std::atomic<int> g_vector_bytes{16}, g_blocks_per_sm{16};
+std::atomic<int> g_vector_bytes{16}, g_blocks_per_sm{32};
 
 }  // namespace
 

@@ -31,7 +31,7 @@ struct FusedLayout;
 // compare settings (bench/gpu_check.cpp). Values are clamped to sane ranges.
 struct CudaLaunchTuning {
   int vector_bytes = 16;
-  int blocks_per_sm = 16;
+  int blocks_per_sm = 32;
 };
 void set_cuda_launch_tuning(CudaLaunchTuning tuning);
 CudaLaunchTuning cuda_launch_tuning();
