@@ -41,14 +41,6 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-// The device fuse gave the kernel: its first member's (every member's, since a
-// group has one device). The eager graph keeps the members' tensor_meta.
-c10::Device device_of(const GraphModule& eager) {
-  for (const Node* n : eager.graph().nodes())
-    if (n->op() == Op::CallFunction && n->tensor_meta()) return n->tensor_meta()->device;
-  return c10::Device(c10::DeviceType::CPU);
-}
-
 SavedModule save_fused(const Module& m) {
   const auto* k = dynamic_cast<const FusedKernel*>(&m);
   if (!k)
@@ -57,7 +49,7 @@ SavedModule save_fused(const Module& m) {
                                        "cannot be saved as one");
   Json data;
   data["name"] = k->spec().name;
-  data["device"] = device_of(k->eager_module()).str();
+  data["device"] = k->device().str();
   data["members"] = k->members();
   return SavedModule{&k->eager_module(), data.dump()};
 }
