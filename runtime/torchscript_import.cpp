@@ -8,6 +8,7 @@
 
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/api/module.h>
@@ -127,15 +128,39 @@ bool is_op(const TsNode* n, const char* name, const char* overload) {
   return schema && schema->name() == name && schema->overload_name() == overload;
 }
 
+// Sources whose record of the original Python ranges (a loaded archive's
+// debug_pkl, unpickled by LibTorch on first use) failed to load during the
+// current import on this thread. LibTorch retries a failed unpickle on every
+// lookup, and a corrupt length in it asks for gigabytes each time, so a
+// source is asked once. ImportScope empties it.
+thread_local std::unordered_set<const torch::jit::Source*> t_broken_debug_info;
+
 // Where n came from: the Python source when the module kept it (a loaded
-// module's nodes point into its serialized code, which remembers the original).
+// module's nodes point into its serialized code, which remembers the
+// original), else the serialized code itself. Locations are only for
+// messages and stack_trace, so debug information that does not load costs
+// them and nothing else (found by fuzz/torchscript_import_fuzz.cpp).
 torch::jit::SourceRange source_of(const TsNode* n) {
   torch::jit::SourceRange range = n->sourceRange();
-  if (range.source()) {
-    if (auto original = range.findSourceRangeThatGenerated()) return *original;
+  const torch::jit::Source* source = range.source().get();
+  if (source && !t_broken_debug_info.count(source)) {
+    try {
+      if (auto original = range.findSourceRangeThatGenerated()) return *original;
+    } catch (const std::exception&) {  // c10::Error, std::bad_alloc, std::length_error
+      t_broken_debug_info.insert(source);
+    }
   }
   return range;
 }
+
+// Forgets t_broken_debug_info when an import starts and ends: a Source's
+// address may be reused by another module afterwards.
+struct ImportScope {
+  ImportScope() { t_broken_debug_info.clear(); }
+  ~ImportScope() { t_broken_debug_info.clear(); }
+  ImportScope(const ImportScope&) = delete;
+  ImportScope& operator=(const ImportScope&) = delete;
+};
 
 // `file.py:12:4`.
 std::string location(const TsNode* n) {
@@ -846,6 +871,7 @@ class Importer {
 std::unique_ptr<GraphModule> import_torchscript(const torch::jit::Module& module,
                                                 ImportOptions options) {
   Shared shared{options, {}};
+  ImportScope scope;
   try {
     return Importer(module, "", shared).run();
   } catch (const c10::Error& e) {
@@ -885,6 +911,12 @@ std::unique_ptr<GraphModule> load_torchscript(const std::string& path, ImportOpt
   } catch (const c10::Error& e) {
     throw TraceError("cannot load TorchScript module '" + path +
                      "': " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    // torch::jit::ErrorReport (code in the archive that does not compile) is
+    // not a c10::Error, and some carry no message.
+    std::string why = e.what();
+    throw TraceError("cannot load TorchScript module '" + path +
+                     "': " + (why.empty() ? "LibTorch rejected it without a message" : why));
   }
   return import_torchscript(module, options);
 }
