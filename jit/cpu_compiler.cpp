@@ -2,12 +2,14 @@
 #include "jit/cpu_compiler.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -67,6 +69,46 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
+// Whether bytes can be handed to dlopen: a 64-bit shared object for this
+// machine whose program headers and loadable segments all lie inside the
+// file. The loader trusts those headers and maps past the end of a truncated
+// file, and touching that memory is a SIGBUS, so a cache entry cut short
+// under a matching checksum would otherwise take the process down.
+bool loadable_elf(const std::string& bytes, std::string* why) {
+  Elf64_Ehdr eh;
+  if (bytes.size() < sizeof(eh) || bytes.compare(0, SELFMAG, ELFMAG) != 0) {
+    *why = "not an ELF file";
+    return false;
+  }
+  std::memcpy(&eh, bytes.data(), sizeof(eh));
+#if defined(__x86_64__)
+  const int machine = EM_X86_64;
+#elif defined(__aarch64__)
+  const int machine = EM_AARCH64;
+#else
+  const int machine = eh.e_machine;
+#endif
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type != ET_DYN || eh.e_machine != machine ||
+      eh.e_phentsize != sizeof(Elf64_Phdr)) {
+    *why = "not a 64-bit shared object for this machine";
+    return false;
+  }
+  const uint64_t size = bytes.size();
+  if (eh.e_phoff > size || eh.e_phnum > (size - eh.e_phoff) / sizeof(Elf64_Phdr)) {
+    *why = "truncated (program headers past the end)";
+    return false;
+  }
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, bytes.data() + eh.e_phoff + i * sizeof(Elf64_Phdr), sizeof(ph));
+    if (ph.p_type == PT_LOAD && (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)) {
+      *why = "truncated (a segment past the end)";
+      return false;
+    }
+  }
+  return true;
+}
+
 CpuKernelFn load(const fs::path& so, std::string* why) {
   void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -77,6 +119,10 @@ CpuKernelFn load(const fs::path& so, std::string* why) {
   void* f = dlsym(h, "fx_kernel");
   if (!f) {
     *why = "no symbol fx_kernel in " + so.string();
+    // Unload it: the loader finds libraries by path, so while this one stays
+    // loaded, a good kernel written to the same path later would never be
+    // read (a foreign file under a cache entry's name would stick).
+    dlclose(h);
     return nullptr;
   }
   return reinterpret_cast<CpuKernelFn>(f);
@@ -88,6 +134,7 @@ std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key
   std::string sum, bytes;
   if (!read_file(ok, &sum) || !read_file(so, &bytes) || sum != hash_hex(bytes)) return nullptr;
   std::string why;
+  if (!loadable_elf(bytes, &why)) return nullptr;
   CpuKernelFn fn = load(so, &why);
   if (!fn) return nullptr;
   auto k = std::make_shared<CpuKernel>();
@@ -117,7 +164,11 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   auto start = std::chrono::steady_clock::now();
   std::string stem = key + "." + std::to_string(getpid()) + "." + std::to_string(++g_counter);
   fs::path src = dir / (stem + ".cpp"), tmp_so = dir / (stem + ".so.tmp");
-  if (!write_file(src, source)) throw CompileError("cannot write kernel source to " + src.string());
+  if (!write_file(src, source)) {
+    ++g_failures;
+    fs::remove(src, ec);  // a full disk leaves a partial file
+    throw CompileError("cannot write kernel source to " + src.string());
+  }
   std::string cmd = quote(compiler);
   for (const auto& f : flags) cmd += " " + quote(f);
   cmd += " -o " + quote(tmp_so.string()) + " " + quote(src.string()) + " 2>&1";
@@ -138,8 +189,14 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
                        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
                        "): " + cmd + "\n" + log + "source saved to " + kept.string());
   }
-  std::string bytes;
-  read_file(tmp_so, &bytes);
+  std::string bytes, why;
+  if (!read_file(tmp_so, &bytes) || !loadable_elf(bytes, &why)) {
+    ++g_failures;
+    fs::remove(tmp_so, ec);
+    fs::remove(src, ec);
+    throw CompileError("cannot load the compiled kernel " + tmp_so.string() + ": " + why +
+                       "\ncompiler command: " + cmd + "\n" + log);
+  }
   fs::path tmp_ok = dir / (stem + ".ok.tmp");
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
   bool saved = o.disk_cache && write_file(tmp_ok, hash_hex(bytes));
@@ -156,10 +213,13 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
     fs::rename(src, dir / (key + ".cpp"), ec);
   else
     fs::remove(src, ec);
-  std::string why;
   CpuKernelFn fn = load(so, &why);
   if (!fn) {
+    // The compiler said yes but wrote something unusable: do not leave it
+    // in the cache for the next process to trip over.
     ++g_failures;
+    if (saved) fs::remove(ok, ec);
+    fs::remove(so, ec);
     throw CompileError("cannot load the compiled kernel " + so.string() + ": " + why);
   }
   ++g_compiles;
