@@ -20,7 +20,8 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/fx/ccache}"
 jobs="${FX_JOBS:-$(nproc)}"
 if [[ ! -f build-tsan/build.ninja ]]; then
   echo "tsan: configuring build-tsan/ (ThreadSanitizer)"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFX_BENCH=OFF \
+  # CPU only: the tests here are CPU tests, and the binaries then need no libcuda.
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFX_BENCH=OFF -DFX_CUDA=OFF \
         -DFX_VENV="$venv" -DFX_CCACHE_DIR="$CCACHE_DIR" -DFX_WERROR=OFF \
         -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
         -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
