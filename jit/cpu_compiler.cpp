@@ -163,12 +163,26 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   }
   auto start = std::chrono::steady_clock::now();
   std::string stem = key + "." + std::to_string(getpid()) + "." + std::to_string(++g_counter);
-  fs::path src = dir / (stem + ".cpp"), tmp_so = dir / (stem + ".so.tmp");
+  fs::path src = dir / (stem + ".cpp");
+  bool cache = o.disk_cache;
   if (!write_file(src, source)) {
-    ++g_failures;
     fs::remove(src, ec);  // a full disk leaves a partial file
-    throw CompileError("cannot write kernel source to " + src.string());
+    // A cache that can be read but not written (mounted read-only, shared
+    // with other users) still serves its hits; a miss is built privately
+    // and not saved.
+    const fs::path private_dir = fs::temp_directory_path() / "fx-kernels";
+    fs::path retry = private_dir / (stem + ".cpp");
+    if (dir == private_dir ||
+        (fs::create_directories(private_dir, ec), !write_file(retry, source))) {
+      ++g_failures;
+      fs::remove(retry, ec);
+      throw CompileError("cannot write kernel source to " + src.string());
+    }
+    dir = private_dir;
+    src = retry;
+    cache = false;
   }
+  const fs::path tmp_so = dir / (stem + ".so.tmp");
   std::string cmd = quote(compiler);
   for (const auto& f : flags) cmd += " " + quote(f);
   cmd += " -o " + quote(tmp_so.string()) + " " + quote(src.string()) + " 2>&1";
@@ -199,12 +213,13 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   }
   fs::path tmp_ok = dir / (stem + ".ok.tmp");
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
-  bool saved = o.disk_cache && write_file(tmp_ok, hash_hex(bytes));
+  bool saved = cache && write_file(tmp_ok, hash_hex(bytes));
   if (saved) {
     fs::rename(tmp_so, so, ec);
     if (!ec) fs::rename(tmp_ok, ok, ec);
   } else {
     // Not cached: load from a private name.
+    fs::remove(tmp_ok, ec);
     so = dir / (stem + ".so");
     fs::rename(tmp_so, so, ec);
   }
