@@ -279,6 +279,28 @@ TEST(FuseCpu, ExtraOutputsAndUnfusedNeighbours) {
   fused->graph().lint();
 }
 
+// Group {relu, neg} feeds both a matmul and group {add, tanh}: the second
+// group must read the first group's fused output (it once read the erased
+// node and failed with "fusion group input missing").
+TEST(FuseCpu, LaterGroupReadsAnEarlierGroupsOutput) {
+  auto gm = std::make_unique<GraphModule>(parse_graph(R"(
+    %x : [#users=1] = placeholder[target=x]
+    %w : [#users=1] = placeholder[target=w]
+    %relu : [#users=1] = call_function[target=aten::relu](args = (%x,), kwargs = {})
+    %neg : [#users=2] = call_function[target=aten::neg](args = (%relu,), kwargs = {})
+    %mm : [#users=1] = call_function[target=aten::mm](args = (%neg, %w), kwargs = {})
+    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%neg, %mm), kwargs = {})
+    %tanh : [#users=1] = call_function[target=aten::tanh](args = (%add,), kwargs = {})
+    return tanh)"),
+                                          Attributes{});
+  shape_prop(*gm, {at::randn({4, 4}), at::randn({4, 4})});
+  auto fused = fuse(*gm);
+  EXPECT_EQ(fused->graph().find_nodes(Op::CallModule).size(), 2u) << fused->graph().str();
+  fused->graph().lint();
+  at::Tensor x = at::randn({4, 4}), w = at::randn({4, 4});
+  EXPECT_TRUE(at::allclose(fused->forward({x, w}).toTensor(), gm->forward({x, w}).toTensor()));
+}
+
 TEST(FuseCpu, MissingTensorMetaIsAClearError) {
   GraphModule gm(parse_graph(R"(
     %x : [#users=1] = placeholder[target=x]
