@@ -6,8 +6,12 @@
 // $XDG_CACHE_HOME/fx/kernels, else ~/.cache/fx/kernels) as <key>.so plus
 // <key>.ok, which holds a checksum of the .so; both are written to temporary
 // names and renamed into place, so readers never see half an entry. A missing
-// or mismatching checksum is a miss (the entry is rebuilt), never a crash. The
-// key hashes the source, the compiler, its flags and the CPU's features.
+// or mismatching checksum, a file that is not a whole shared object for this
+// machine, or one without the kernel in it is a miss (the entry is rebuilt),
+// never a crash. A cache directory that cannot be created is replaced by
+// $TMPDIR/fx-kernels; from one that cannot be written, hits are still loaded
+// and misses are built in $TMPDIR/fx-kernels without being saved. The key
+// hashes the source, the compiler, its flags and the CPU's features.
 #pragma once
 #include <cstdint>
 #include <memory>
