@@ -13,15 +13,26 @@
 // inputs that claim more than they hold are skipped (plausible() below), and
 // the debug records (source maps, unpickled lazily during the import) are not
 // loaded; what fx does when they do not load is tested in
-// tests/runtime/faults_test.cpp (TorchScriptFaults).
+// tests/runtime/faults_test.cpp (TorchScriptFaults). LibTorch's loader can
+// also crash outright on a mutated archive (a SEGV in its constant pooling,
+// comparing a constant tensor built from a damaged constants.pkl): that is
+// LibTorch's bug, which fx cannot catch, so each input is first loaded in a
+// child process, and only archives LibTorch survives reach fx.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <sstream>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
+#include <sys/wait.h>
 #include <torch/script.h>
 
 #include "ir/error.h"
@@ -146,11 +157,45 @@ bool plausible(const std::string& bytes) {
   return true;
 }
 
+// Whether torch::jit::load returns or throws on bytes, rather than crash or
+// hang: tried in a child process with default signal handlers (so neither
+// libFuzzer nor ASan reports LibTorch's crash as ours) and a time limit.
+bool libtorch_survives(const std::string& bytes) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, STDERR_FILENO);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM})
+      sigaction(sig, &dfl, nullptr);
+    alarm(10);
+    try {
+      std::istringstream in(bytes);
+      torch::jit::load(in, std::nullopt, /*load_debug_files=*/false);
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 }  // namespace
+
+// One ATen thread: the parent forks for every input, and a child of a process
+// with a running OpenMP pool must not use it.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  at::set_num_threads(1);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
-  if (!plausible(bytes)) return 0;
+  if (!plausible(bytes) || !libtorch_survives(bytes)) return 0;
   torch::jit::Module module;
   try {
     std::istringstream in(bytes);
