@@ -7,10 +7,11 @@
 # scripts/setup.sh to have run (it has, in test.sh).
 #
 # LibTorch and its OpenMP runtime are not instrumented, so TSan cannot see the
-# barriers that order their worker threads and reports races between them that
-# are not there: scripts/tsan.supp names only libtorch and libgomp frames. A
-# race in fx code between fx threads still stops the run, and a canary test
-# (TsanCanary.*, a Graph mutated while another thread prints it) checks that
+# synchronisation inside them and reports races that are not there:
+# scripts/tsan.supp names the LibTorch frames concerned (oneDNN's primitive
+# cache, TensorIterator's loop on the OpenMP workers) and why. A race in fx
+# code between fx threads still stops the run, and a canary test
+# (TsanCanary.*, a Graph mutated while another thread reads it) checks that
 # first: this script fails if TSan stays silent about it.
 # Warnings are the main build's job (-Werror there), so not here.
 set -euo pipefail
