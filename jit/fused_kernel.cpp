@@ -259,6 +259,16 @@ void FusedKernel::fail(const std::string& key, const Variant& v, const std::stri
   }
 }
 
+void FusedKernel::note_kernel(const std::string& key, const Variant& v, const std::string& src,
+                              bool cached, double compile_ms) {
+  sources_[key] = src;
+  variants_[key] = v;
+  if (cached)
+    ++cache_hits_;
+  else
+    compile_ms_ += compile_ms;
+}
+
 std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
   std::string key = v.key();
   {
@@ -276,12 +286,7 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
     return nullptr;
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  sources_[key] = src;
-  variants_[key] = v;
-  if (memory_hit || k->from_disk)
-    ++cache_hits_;
-  else
-    compile_ms_ += k->compile_ms;
+  note_kernel(key, v, src, memory_hit || k->from_disk, k->compile_ms);
   kernels_[key] = k;
   return k;
 }
@@ -308,12 +313,7 @@ std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v,
     return nullptr;
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  sources_[key] = src;
-  variants_[key] = v;
-  if (memory_hit || k->from_disk)
-    ++cache_hits_;
-  else
-    compile_ms_ += k->compile_ms;
+  note_kernel(key, v, src, memory_hit || k->from_disk, k->compile_ms);
   cuda_kernels_[cache_key] = k;
   return k;
 }

@@ -75,6 +75,9 @@ class FusedKernel : public Module {
   // Launches the CUDA kernel for v (false: it could not be compiled or loaded).
   bool launch_cuda(Variant v, const FusedLayout& layout, const std::vector<void*>& ptrs,
                    int64_t numel, int device);
+  // Records a kernel found or compiled for key (mutex_ held).
+  void note_kernel(const std::string& key, const Variant& v, const std::string& src, bool cached,
+                   double compile_ms);
   // Records a compile failure: sticky, warned about once.
   void fail(const std::string& key, const Variant& v, const std::string& src, const char* what);
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <thread>
 
+#include "bench/bench_models.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -288,24 +289,8 @@ TEST(FuseCudaRun, ThrustReferenceAgreesWithFusedAndEager) {
   FX_REQUIRE_GPU();
   for (int n : {1, 2, 4, 8, 16}) {
     SCOPED_TRACE(n);
-    auto g = std::make_unique<Graph>();
-    Node* x = g->placeholder("x");
-    Node* y = g->placeholder("y");
-    Node* v = x;
-    for (int i = 0; i < n; ++i) {
-      switch (i % 8) {
-        case 0: v = g->call_function("aten::mul.Tensor", {v, y}); break;
-        case 1: v = g->call_function("aten::add.Scalar", {v, 1}); break;
-        case 2: v = g->call_function("aten::sigmoid", {v}); break;
-        case 3: v = g->call_function("aten::mul.Tensor", {v, x}); break;
-        case 4: v = g->call_function("aten::tanh", {v}); break;
-        case 5: v = g->call_function("aten::sub.Tensor", {v, y}); break;
-        case 6: v = g->call_function("aten::relu", {v}); break;
-        default: v = g->call_function("aten::mul.Scalar", {v, 0.5});
-      }
-    }
-    g->output(v);
-    GraphModule gm(std::move(g), Attributes{});
+    std::unique_ptr<GraphModule> chain = fx::bench::chain_module(n);
+    GraphModule& gm = *chain;
     at::Tensor xs = at::randn({100003}, at::kCUDA), ys = at::randn({100003}, at::kCUDA);
     shape_prop(gm, {xs, ys});
     FuseOptions o;
