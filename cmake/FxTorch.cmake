@@ -223,7 +223,17 @@ if(NOT TARGET fx::torch_cpu)
                  c10_cuda CUDA::cudart)
 
     add_library(fx::cuda INTERFACE IMPORTED GLOBAL)
-    set_property(TARGET fx::cuda PROPERTY INTERFACE_LINK_LIBRARIES CUDA::nvrtc CUDA::cudart)
+    # NVRTC by file: torch's FindCUDAToolkit gives CUDA::nvrtc a dependency on the driver stub
+    # (stubs/libcuda.so), which would make binaries need libcuda.so.1 to start whenever the linker
+    # keeps it (sanitizer builds do). The driver is loaded at run time instead (jit/cuda_driver.h).
+    get_target_property(_fx_nvrtc_lib CUDA::nvrtc IMPORTED_LOCATION)
+    if(NOT _fx_nvrtc_lib)
+      get_target_property(_fx_nvrtc_lib CUDA::nvrtc IMPORTED_LOCATION_RELEASE)
+    endif()
+    if(NOT _fx_nvrtc_lib)
+      set(_fx_nvrtc_lib CUDA::nvrtc)
+    endif()
+    set_property(TARGET fx::cuda PROPERTY INTERFACE_LINK_LIBRARIES "${_fx_nvrtc_lib}" CUDA::cudart)
     set_property(TARGET fx::cuda PROPERTY INTERFACE_INCLUDE_DIRECTORIES ${CUDAToolkit_INCLUDE_DIRS})
     set_property(TARGET fx::cuda PROPERTY INTERFACE_COMPILE_DEFINITIONS FX_HAVE_CUDA=1)
   endif()
