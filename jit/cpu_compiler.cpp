@@ -12,22 +12,24 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <mutex>
 #include <sstream>
-#include <unordered_map>
 
 #include <sys/wait.h>
 
 #include "ir/error.h"
+#include "jit/once_per_key.h"
 
 namespace fx::jit {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::mutex g_mutex;
-std::unordered_map<std::string, std::shared_future<std::shared_ptr<const CpuKernel>>> g_cache;
+// Never destroyed: kernels stay loaded until the process ends.
+OncePerKey<CpuKernel>& memory_cache() {
+  static auto* cache = new OncePerKey<CpuKernel>();
+  return *cache;
+}
 std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
 std::atomic<int64_t> g_counter{0};
 
@@ -298,40 +300,18 @@ std::shared_ptr<const CpuKernel> compile_cpu_kernel(const std::string& source,
   // The cache dir is part of the in-memory key, so tests can point at fresh dirs.
   std::string mem_key = key + "@" + options.cache_dir + (options.disk_cache ? "" : "#nodisk");
 
-  std::promise<std::shared_ptr<const CpuKernel>> promise;
-  std::shared_future<std::shared_ptr<const CpuKernel>> future;
-  bool owner = false;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = g_cache.find(mem_key);
-    if (it != g_cache.end()) {
-      future = it->second;
-    } else {
-      future = promise.get_future().share();
-      g_cache.emplace(mem_key, future);
-      owner = true;
-    }
-  }
-  if (memory_hit) *memory_hit = !owner;
-  if (!owner) {
-    ++g_memory_hits;
-    return future.get();
-  }
-  try {
-    promise.set_value(build(source, options, compiler, flags, key));
-  } catch (...) {
-    promise.set_exception(std::current_exception());
-  }
-  return future.get();
+  bool hit = false;
+  auto k = memory_cache().get(
+      mem_key, [&] { return build(source, options, compiler, flags, key); }, &hit);
+  if (memory_hit) *memory_hit = hit;
+  if (hit) ++g_memory_hits;
+  return k;
 }
 
 CompileStats compile_stats() {
   return {g_compiles.load(), g_disk_hits.load(), g_memory_hits.load(), g_failures.load()};
 }
 
-void clear_memory_cache() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_cache.clear();
-}
+void clear_memory_cache() { memory_cache().clear(); }
 
 }  // namespace fx::jit

@@ -3,23 +3,23 @@
 
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <mutex>
-#include <unordered_map>
 
 #include "ir/error.h"
 #include "jit/cpu_compiler.h"
 #include "jit/disk_cache.h"
 #include "jit/nvrtc.h"
+#include "jit/once_per_key.h"
 
 namespace fx::jit {
 namespace {
 
-using Future = std::shared_future<std::shared_ptr<const CudaKernel>>;
-std::mutex g_mutex;
 // Deliberately never destroyed: its kernels would be unloaded after the CUDA
 // driver has shut down at exit.
-std::unordered_map<std::string, Future>& g_cache = *new std::unordered_map<std::string, Future>;
+OncePerKey<CudaKernel>& memory_cache() {
+  static auto* cache = new OncePerKey<CudaKernel>();
+  return *cache;
+}
 std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
 
 double ms_since(std::chrono::steady_clock::time_point t) {
@@ -76,40 +76,18 @@ std::shared_ptr<const CudaKernel> compile_cuda_kernel(const std::string& source,
   const std::string key = "cuda_" + hash_hex(arch + "\n" + source);
   const std::string mem_key = key + "@" + std::to_string(device) + "@" + options.cache_dir +
                               (options.disk_cache ? "" : "#nodisk");
-  std::promise<std::shared_ptr<const CudaKernel>> promise;
-  Future future;
-  bool owner = false;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = g_cache.find(mem_key);
-    if (it != g_cache.end()) {
-      future = it->second;
-    } else {
-      future = promise.get_future().share();
-      g_cache.emplace(mem_key, future);
-      owner = true;
-    }
-  }
-  if (memory_hit) *memory_hit = !owner;
-  if (!owner) {
-    ++g_memory_hits;
-    return future.get();
-  }
-  try {
-    promise.set_value(build(source, name, device, options, arch, key));
-  } catch (...) {
-    promise.set_exception(std::current_exception());
-  }
-  return future.get();
+  bool hit = false;
+  auto k = memory_cache().get(
+      mem_key, [&] { return build(source, name, device, options, arch, key); }, &hit);
+  if (memory_hit) *memory_hit = hit;
+  if (hit) ++g_memory_hits;
+  return k;
 }
 
 CudaCompileStats cuda_compile_stats() {
   return {g_compiles.load(), g_disk_hits.load(), g_memory_hits.load(), g_failures.load()};
 }
 
-void clear_cuda_memory_cache() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_cache.clear();
-}
+void clear_cuda_memory_cache() { memory_cache().clear(); }
 
 }  // namespace fx::jit
