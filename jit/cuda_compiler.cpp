@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "ir/error.h"
@@ -58,6 +61,9 @@ std::shared_ptr<const CudaKernel> build(const std::string& source, const std::st
     throw;
   }
   if (o.disk_cache) write_cache_entry(dir, key, ext, image);
+  if (const char* dump = std::getenv("FX_JIT_DUMP"); dump && std::string(dump) == "1") {
+    std::ofstream(std::filesystem::path(dir) / (key + ".cu")) << source;
+  }
   auto load_start = std::chrono::steady_clock::now();
   k->function = std::make_shared<CudaFunction>(image, device, name);
   k->load_ms = ms_since(load_start);
