@@ -9,8 +9,10 @@
 #      on the same chains on the GPU,
 #   4. prints the summary table last; OUT_DIR (default: the build folder)
 #      receives gpu_check.log and gpu_check.json.
-# Usage: bench/gpu_check.sh   (env: FX_PYTHON, FX_GPU_BUILD, OUT_DIR, FX_GPU_JOBS)
+# Usage: bench/gpu_check.sh [--tests-only]   (env: FX_PYTHON, FX_GPU_BUILD, OUT_DIR, FX_GPU_JOBS)
 set -uo pipefail
+tests_only=0
+[ "${1:-}" = "--tests-only" ] && tests_only=1
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${FX_PYTHON:-python3}
@@ -52,6 +54,11 @@ rc=0
   --gtest_brief=1 || rc=1
 "$BUILD/fx_runtime_tests" --gtest_filter='GraphModule.RunsOnCuda' --gtest_brief=1 || rc=1
 "$BUILD/fx_tools_tests" --gtest_filter='Fxjit.DeviceCuda*' --gtest_brief=1 || rc=1
+
+if [ $tests_only -eq 1 ]; then
+  echo "GPU tests: $([ $rc -eq 0 ] && echo passed || echo FAILED); total $(( $(date +%s) - t_start )) s"
+  exit $rc
+fi
 
 step "fx_gpu_check"
 "$BUILD/fx_gpu_check" --json "$OUT_DIR/gpu_check.json" | tee "$BUILD/gpu_check.txt" || rc=1
