@@ -24,6 +24,7 @@
 #include "jit/kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/jit/test_graphs.h"
 
 #if FX_HAVE_THRUST_REFERENCE
 #include <c10/cuda/CUDAGuard.h>
@@ -264,14 +265,7 @@ TEST(FuseCudaRun, EightThreadsCompileOnce) {
 TEST(FuseCudaRun, BeyondTwoToTheThirtyOneTakesTheWideIndexPath) {
   FX_REQUIRE_GPU();
   const int64_t n = (int64_t{1} << 31) + 4099;  // just past the limit, odd tail
-  auto gm = std::make_unique<GraphModule>(parse_graph(R"(
-graph():
-    %x : [#users=1] = placeholder[target=x]
-    %a : [#users=1] = call_function[target=aten::add.Scalar](args = (%x, 3), kwargs = {})
-    %b : [#users=1] = call_function[target=aten::mul.Scalar](args = (%a, 2), kwargs = {})
-    return b)"),
-                                          Attributes{});
-  shape_prop(*gm, {at::zeros({4}, at::TensorOptions().dtype(at::kByte).device(at::kCUDA))});
+  auto gm = testing::add3_mul2_bytes(at::kCUDA);
   auto fused = fuse(*gm);
   auto k = std::dynamic_pointer_cast<FusedKernel>(fused->get_submodule("fused_0"));
   ASSERT_TRUE(k);

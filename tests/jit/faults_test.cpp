@@ -26,6 +26,7 @@
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
 #include "runtime/shape_prop.h"
+#include "tests/jit/test_graphs.h"
 
 namespace fx::jit {
 namespace {
@@ -34,21 +35,7 @@ namespace fs = std::filesystem;
 
 // x, y -> relu(tanh(sigmoid(x * y + 1) * x) - y) * 0.5: one fused group.
 std::unique_ptr<GraphModule> chain(const std::vector<int64_t>& shape) {
-  auto gm = std::make_unique<GraphModule>(parse_graph(R"(
-    %x : [#users=2] = placeholder[target=x]
-    %y : [#users=2] = placeholder[target=y]
-    %mul : [#users=1] = call_function[target=aten::mul.Tensor](args = (%x, %y), kwargs = {})
-    %add : [#users=1] = call_function[target=aten::add.Scalar](args = (%mul, 1), kwargs = {})
-    %sigmoid : [#users=1] = call_function[target=aten::sigmoid](args = (%add,), kwargs = {})
-    %mul_1 : [#users=1] = call_function[target=aten::mul.Tensor](args = (%sigmoid, %x), kwargs = {})
-    %tanh : [#users=1] = call_function[target=aten::tanh](args = (%mul_1,), kwargs = {})
-    %sub : [#users=1] = call_function[target=aten::sub.Tensor](args = (%tanh, %y), kwargs = {})
-    %relu : [#users=1] = call_function[target=aten::relu](args = (%sub,), kwargs = {})
-    %mul_2 : [#users=1] = call_function[target=aten::mul.Scalar](args = (%relu, 0.5), kwargs = {})
-    return mul_2)"),
-                                          Attributes{});
-  shape_prop(*gm, {at::randn(shape), at::randn(shape)});
-  return gm;
+  return testing::chain8(shape);
 }
 
 std::shared_ptr<FusedKernel> kernel_of(const GraphModule& fused) {

@@ -18,6 +18,7 @@
 #include "jit/fused_kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/jit/test_graphs.h"
 
 namespace fx::jit {
 namespace {
@@ -220,21 +221,7 @@ TEST(FuseCuda, IntOpsInt32) {
 }
 
 std::unique_ptr<GraphModule> chain_module(const std::vector<int64_t>& shape) {
-  auto gm = std::make_unique<GraphModule>(parse_graph(R"(
-    %x : [#users=2] = placeholder[target=x]
-    %y : [#users=2] = placeholder[target=y]
-    %mul : [#users=1] = call_function[target=aten::mul.Tensor](args = (%x, %y), kwargs = {})
-    %add : [#users=1] = call_function[target=aten::add.Scalar](args = (%mul, 1), kwargs = {})
-    %sigmoid : [#users=1] = call_function[target=aten::sigmoid](args = (%add,), kwargs = {})
-    %mul_1 : [#users=1] = call_function[target=aten::mul.Tensor](args = (%sigmoid, %x), kwargs = {})
-    %tanh : [#users=1] = call_function[target=aten::tanh](args = (%mul_1,), kwargs = {})
-    %sub : [#users=1] = call_function[target=aten::sub.Tensor](args = (%tanh, %y), kwargs = {})
-    %relu : [#users=1] = call_function[target=aten::relu](args = (%sub,), kwargs = {})
-    %mul_2 : [#users=1] = call_function[target=aten::mul.Scalar](args = (%relu, 0.5), kwargs = {})
-    return mul_2)"),
-                                          Attributes{});
-  shape_prop(*gm, {at::randn(shape), at::randn(shape)});
-  return gm;
+  return testing::chain8(shape);
 }
 
 TEST(FuseCpu, RewrittenGraphAndInspection) {

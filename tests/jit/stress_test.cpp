@@ -17,6 +17,7 @@
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
 #include "runtime/shape_prop.h"
+#include "tests/jit/test_graphs.h"
 
 namespace fx::jit {
 namespace {
@@ -80,14 +81,7 @@ TEST(FuseStress, SixteenThreadsNewLayoutsMidRunCompileOnce) {
 // path (its loops index with int64_t), checked against eager once.
 TEST(FuseLimits, OperandPastTwoToTheThirtyOne) {
   const int64_t n = (int64_t{1} << 31) + 4099;
-  auto gm = std::make_unique<GraphModule>(parse_graph(R"(
-graph():
-    %x : [#users=1] = placeholder[target=x]
-    %a : [#users=1] = call_function[target=aten::add.Scalar](args = (%x, 3), kwargs = {})
-    %b : [#users=1] = call_function[target=aten::mul.Scalar](args = (%a, 2), kwargs = {})
-    return b)"),
-                                          Attributes{});
-  shape_prop(*gm, {at::zeros({4}, at::kByte)});
+  auto gm = testing::add3_mul2_bytes();
   auto fused = fuse(*gm);
   at::Tensor x;
   try {
