@@ -265,7 +265,7 @@ TEST(FuseCudaRun, EightThreadsCompileOnce) {
 TEST(FuseCudaRun, BeyondTwoToTheThirtyOneTakesTheWideIndexPath) {
   FX_REQUIRE_GPU();
   const int64_t n = (int64_t{1} << 31) + 4099;  // just past the limit, odd tail
-  auto gm = testing::add3_mul2_bytes(at::kCUDA);
+  auto gm = test_graphs::add3_mul2_bytes(at::kCUDA);
   auto fused = fuse(*gm);
   auto k = std::dynamic_pointer_cast<FusedKernel>(fused->get_submodule("fused_0"));
   ASSERT_TRUE(k);

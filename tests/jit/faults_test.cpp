@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 
 // x, y -> relu(tanh(sigmoid(x * y + 1) * x) - y) * 0.5: one fused group.
 std::unique_ptr<GraphModule> chain(const std::vector<int64_t>& shape) {
-  return testing::chain8(shape);
+  return test_graphs::chain8(shape);
 }
 
 std::shared_ptr<FusedKernel> kernel_of(const GraphModule& fused) {

@@ -221,7 +221,7 @@ TEST(FuseCuda, IntOpsInt32) {
 }
 
 std::unique_ptr<GraphModule> chain_module(const std::vector<int64_t>& shape) {
-  return testing::chain8(shape);
+  return test_graphs::chain8(shape);
 }
 
 TEST(FuseCpu, RewrittenGraphAndInspection) {

@@ -20,52 +20,22 @@
 #include "jit/fused_kernel.h"
 #include "runtime/serialize.h"
 #include "runtime/shape_prop.h"
+#include "tests/saved_files.h"
 
 namespace fx::jit {
 namespace {
 
 using Json = nlohmann::json;
 
-class TempFile {
- public:
-  TempFile() {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (std::filesystem::path(testing::TempDir()) /
-             ("fx_fused_serialize_" + std::string(info->name()) + ".fxgm"))
-                .string();
-    std::filesystem::remove(path_);
-  }
-  ~TempFile() { std::filesystem::remove(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A fresh path per test, removed with the test.
+struct TempFile : saved_files::TempFile {
+  TempFile() : saved_files::TempFile("fx_fused_serialize_") {}
 };
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc)
-      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-uint64_t json_length(const std::string& file) {
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[8 + i]);
-  return n;
-}
-
-Json header_of(const std::string& file) { return Json::parse(file.substr(16, json_length(file))); }
-
-std::string with_header(const std::string& file, const Json& header) {
-  std::string text = header.dump();
-  std::string out = file.substr(0, 8);
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((text.size() >> (8 * i)) & 0xff);
-  return out + text + file.substr(16 + json_length(file));
-}
+using saved_files::header_of;
+using saved_files::json_length;
+using saved_files::read_bytes;
+using saved_files::with_header;
+using saved_files::write_bytes;
 
 // A model with parameters, an unfused matmul between two fused groups, and a
 // group with two outputs (t feeds both the matmul and the second group).

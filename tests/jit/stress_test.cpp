@@ -81,7 +81,7 @@ TEST(FuseStress, SixteenThreadsNewLayoutsMidRunCompileOnce) {
 // path (its loops index with int64_t), checked against eager once.
 TEST(FuseLimits, OperandPastTwoToTheThirtyOne) {
   const int64_t n = (int64_t{1} << 31) + 4099;
-  auto gm = testing::add3_mul2_bytes();
+  auto gm = test_graphs::add3_mul2_bytes();
   auto fused = fuse(*gm);
   at::Tensor x;
   try {

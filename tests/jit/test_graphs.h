@@ -10,7 +10,7 @@
 #include "runtime/graph_module.h"
 #include "runtime/shape_prop.h"
 
-namespace fx::jit::testing {
+namespace fx::jit::test_graphs {
 
 // x, y -> relu(tanh(sigmoid(x * y + 1) * x) - y) * 0.5 (the benchmark's 8-op
 // chain, one fused group), with tensor_meta for inputs of shape on device.
@@ -34,4 +34,4 @@ graph():
   return gm;
 }
 
-}  // namespace fx::jit::testing
+}  // namespace fx::jit::test_graphs

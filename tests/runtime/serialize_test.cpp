@@ -23,6 +23,7 @@
 #include "runtime/functions.h"
 #include "runtime/graph_module.h"
 #include "runtime/shape_prop.h"
+#include "tests/saved_files.h"
 
 namespace fx {
 namespace {
@@ -30,47 +31,15 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // A fresh path per test, removed with the test.
-class TempFile {
- public:
-  explicit TempFile(const std::string& suffix = "") {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (std::filesystem::path(testing::TempDir()) /
-             ("fx_serialize_" + std::string(info->name()) + suffix + ".fxgm"))
-                .string();
-    std::filesystem::remove(path_);
-  }
-  ~TempFile() { std::filesystem::remove(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempFile : saved_files::TempFile {
+  explicit TempFile(const std::string& suffix = "")
+      : saved_files::TempFile("fx_serialize_", suffix) {}
 };
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-uint64_t json_length(const std::string& file) {
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[8 + i]);
-  return n;
-}
-
-// The JSON header of a saved file, and the file rebuilt around an edited header.
-Json header_of(const std::string& file) { return Json::parse(file.substr(16, json_length(file))); }
-
-std::string with_header(const std::string& file, const Json& header) {
-  std::string text = header.dump();
-  std::string out = file.substr(0, 8);
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((text.size() >> (8 * i)) & 0xff);
-  return out + text + file.substr(16 + json_length(file));
-}
+using saved_files::header_of;
+using saved_files::json_length;
+using saved_files::read_bytes;
+using saved_files::with_header;
+using saved_files::write_bytes;
 
 // Loads path and returns the fx::Error it must raise.
 Error load_error(const std::string& path) {
