@@ -55,6 +55,18 @@ def chain(n, x, y):
     return v
 
 
+def cpu_model(default):
+    """The CPU's model name from /proc/cpuinfo (bench/report.py uses it too)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return default
+
+
 def make_chain(n):
     def f(x, y):
         return chain(n, x, y)
@@ -97,15 +109,7 @@ def main():
         return 0
     threads = int(os.environ.get("FX_BENCH_THREADS", "2"))
     torch.set_num_threads(threads)
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model("?")
     dev = args.device
     sync = None
     if dev.startswith("cuda"):

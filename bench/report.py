@@ -18,6 +18,8 @@ import re
 import subprocess
 import sys
 
+from fusion_torch_compile import cpu_model  # bench/, beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 OUT = os.path.join(ROOT, "bench", "out")
@@ -27,15 +29,7 @@ BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 
 def machine():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or "unknown CPU")
     info = {"cpu": f"{cpu}, {os.cpu_count()} cores", "date": datetime.date.today().isoformat()}
     try:
         import torch

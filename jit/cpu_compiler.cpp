@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "ir/error.h"
+#include "jit/disk_cache.h"
 #include "jit/once_per_key.h"
 
 namespace fx::jit {
@@ -42,22 +43,6 @@ const std::string& cpu_features() {
     return std::string();
   }();
   return flags;
-}
-
-bool read_file(const fs::path& p, std::string* out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
-bool write_file(const fs::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-  out.close();
-  return static_cast<bool>(out);
 }
 
 std::string quote(const std::string& s) {
@@ -134,7 +119,8 @@ CpuKernelFn load(const fs::path& so, std::string* why) {
 std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key) {
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
   std::string sum, bytes;
-  if (!read_file(ok, &sum) || !read_file(so, &bytes) || sum != hash_hex(bytes)) return nullptr;
+  if (!read_whole_file(ok, &sum) || !read_whole_file(so, &bytes) || sum != hash_hex(bytes))
+    return nullptr;
   std::string why;
   if (!loadable_elf(bytes, &why)) return nullptr;
   CpuKernelFn fn = load(so, &why);
@@ -167,7 +153,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   std::string stem = key + "." + std::to_string(getpid()) + "." + std::to_string(++g_counter);
   fs::path src = dir / (stem + ".cpp");
   bool cache = o.disk_cache;
-  if (!write_file(src, source)) {
+  if (!write_whole_file(src, source)) {
     fs::remove(src, ec);  // a full disk leaves a partial file
     // A cache that can be read but not written (mounted read-only, shared
     // with other users) still serves its hits; a miss is built privately
@@ -175,7 +161,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
     const fs::path private_dir = fs::temp_directory_path() / "fx-kernels";
     fs::path retry = private_dir / (stem + ".cpp");
     if (dir == private_dir ||
-        (fs::create_directories(private_dir, ec), !write_file(retry, source))) {
+        (fs::create_directories(private_dir, ec), !write_whole_file(retry, source))) {
       ++g_failures;
       fs::remove(retry, ec);
       throw CompileError("cannot write kernel source to " + src.string());
@@ -206,7 +192,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
                        "): " + cmd + "\n" + log + "source saved to " + kept.string());
   }
   std::string bytes, why;
-  if (!read_file(tmp_so, &bytes) || !loadable_elf(bytes, &why)) {
+  if (!read_whole_file(tmp_so, &bytes) || !loadable_elf(bytes, &why)) {
     ++g_failures;
     fs::remove(tmp_so, ec);
     fs::remove(src, ec);
@@ -215,7 +201,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   }
   fs::path tmp_ok = dir / (stem + ".ok.tmp");
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
-  bool saved = cache && write_file(tmp_ok, hash_hex(bytes));
+  bool saved = cache && write_whole_file(tmp_ok, hash_hex(bytes));
   if (saved) {
     fs::rename(tmp_so, so, ec);
     if (!ec) fs::rename(tmp_ok, ok, ec);

@@ -90,7 +90,7 @@ std::shared_ptr<const CudaKernel> compile_cuda_kernel(const std::string& source,
   return k;
 }
 
-CudaCompileStats cuda_compile_stats() {
+CompileStats cuda_compile_stats() {
   return {g_compiles.load(), g_disk_hits.load(), g_memory_hits.load(), g_failures.load()};
 }
 

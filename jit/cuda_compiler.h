@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "jit/cpu_compiler.h"
 #include "jit/cuda_driver.h"
 
 namespace fx::jit {
@@ -36,14 +37,9 @@ std::shared_ptr<const CudaKernel> compile_cuda_kernel(const std::string& source,
                                                       const CudaCompilerOptions& options,
                                                       bool* memory_hit = nullptr);
 
-// Process-wide counters (tests check "compiled exactly once").
-struct CudaCompileStats {
-  int64_t compiles = 0;
-  int64_t disk_hits = 0;
-  int64_t memory_hits = 0;
-  int64_t failures = 0;
-};
-CudaCompileStats cuda_compile_stats();
+// Process-wide counters of NVRTC kernels, as compile_stats() counts host ones
+// (tests check "compiled exactly once").
+CompileStats cuda_compile_stats();
 void clear_cuda_memory_cache();
 
 }  // namespace fx::jit

@@ -7,6 +7,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -106,10 +108,8 @@ Driver& checked_driver() {
   return d;
 }
 
-// Makes device's primary context current on this thread (the runtime does the
-// same lazily; a thread that never touched CUDA has none).
-void use_primary_context(Driver& d, int device) {
-  CUcontext current = nullptr;
+// device's primary context, retained once per process (never released).
+CUcontext primary_context(Driver& d, int device) {
   std::lock_guard<std::mutex> lock(d.ctx_mutex);
   if (static_cast<size_t>(device) >= d.primary.size()) d.primary.resize(device + 1, nullptr);
   if (!d.primary[device]) {
@@ -119,10 +119,17 @@ void use_primary_context(Driver& d, int device) {
     r = d.cuDevicePrimaryCtxRetain(&d.primary[device], dev);
     if (r != CUDA_SUCCESS) fail(r, "cuDevicePrimaryCtxRetain");
   }
+  return d.primary[device];
+}
+
+// Makes ctx current on this thread (the runtime does the same lazily; a thread
+// that never touched CUDA has none). No lock: launches call it.
+void make_current(Driver& d, CUcontext ctx) {
+  CUcontext current = nullptr;
   CUresult r = d.cuCtxGetCurrent(&current);
   if (r != CUDA_SUCCESS) fail(r, "cuCtxGetCurrent");
-  if (current != d.primary[device]) {
-    r = d.cuCtxSetCurrent(d.primary[device]);
+  if (current != ctx) {
+    r = d.cuCtxSetCurrent(ctx);
     if (r != CUDA_SUCCESS) fail(r, "cuCtxSetCurrent");
   }
 }
@@ -138,7 +145,9 @@ bool cuda_driver_available(std::string* why) {
 CudaFunction::CudaFunction(const std::string& image, int device, const std::string& name)
     : device_(device), name_(name) {
   Driver& d = checked_driver();
-  use_primary_context(d, device);
+  CUcontext ctx = primary_context(d, device);
+  make_current(d, ctx);
+  context_ = ctx;
   CUmodule module = nullptr;
   CUresult r = d.cuModuleLoadData(&module, image.c_str());
   if (r != CUDA_SUCCESS) fail(r, "cuModuleLoadData for " + name);
@@ -158,7 +167,7 @@ CudaFunction::~CudaFunction() {
   Driver& d = driver();
   if (!module_ || !d.ok) return;
   try {
-    use_primary_context(d, device_);
+    make_current(d, static_cast<CUcontext>(context_));
     d.cuModuleUnload(static_cast<CUmodule>(module_));
   } catch (...) {
   }
@@ -167,7 +176,7 @@ CudaFunction::~CudaFunction() {
 void CudaFunction::launch(const void* args, size_t args_bytes, unsigned grid, unsigned block,
                           void* stream) const {
   Driver& d = checked_driver();
-  use_primary_context(d, device_);
+  make_current(d, static_cast<CUcontext>(context_));
   void* config[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, const_cast<void*>(args),
                     CU_LAUNCH_PARAM_BUFFER_SIZE, &args_bytes, CU_LAUNCH_PARAM_END};
   CUresult r = d.cuLaunchKernel(static_cast<CUfunction>(function_), grid, 1, 1, block, 1, 1, 0,
@@ -187,21 +196,22 @@ std::string cuda_device_arch(int device) {
 }
 
 int cuda_sm_count(int device) {
-  static std::mutex mutex;
-  static std::vector<int> counts;
-  std::lock_guard<std::mutex> lock(mutex);
+  // Read on every launch: a lock-free table, filled on first use per device.
+  static std::array<std::atomic<int>, 64> counts{};
   if (device < 0) device = 0;
-  if (static_cast<size_t>(device) >= counts.size()) counts.resize(device + 1, 0);
-  if (!counts[device]) {
-    Driver& d = checked_driver();
-    CUdevice dev;
-    CUresult r = d.cuDeviceGet(&dev, device);
-    if (r != CUDA_SUCCESS) fail(r, "cuDeviceGet(" + std::to_string(device) + ")");
-    int n = 0;
-    d.cuDeviceGetAttribute(&n, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
-    counts[device] = n > 0 ? n : 1;
+  if (static_cast<size_t>(device) < counts.size()) {
+    if (int n = counts[device].load(std::memory_order_relaxed)) return n;
   }
-  return counts[device];
+  Driver& d = checked_driver();
+  CUdevice dev;
+  CUresult r = d.cuDeviceGet(&dev, device);
+  if (r != CUDA_SUCCESS) fail(r, "cuDeviceGet(" + std::to_string(device) + ")");
+  int n = 0;
+  d.cuDeviceGetAttribute(&n, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  n = n > 0 ? n : 1;
+  if (static_cast<size_t>(device) < counts.size())
+    counts[device].store(n, std::memory_order_relaxed);
+  return n;
 }
 
 std::string nvrtc_target_arch(const std::string& device_arch) {

@@ -36,6 +36,7 @@ class CudaFunction {
   int device() const { return device_; }
 
  private:
+  void* context_ = nullptr;   // CUcontext: the device's primary context
   void* module_ = nullptr;    // CUmodule
   void* function_ = nullptr;  // CUfunction
   int device_ = 0;

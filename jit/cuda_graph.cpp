@@ -33,37 +33,27 @@ struct CudaGraphModule::Entry {
 namespace {
 
 // The signature of a call: what a captured graph is specialised on. Empty
-// when the call cannot be captured at all (why says why).
-std::string signature(const std::vector<c10::IValue>& args, const IValueKwargs& kwargs,
-                      std::string* why) {
+// when the call is not captured at all: a tensor that is not a dense CUDA
+// tensor, a container or object argument (only tensors and constants are
+// captured), keyword arguments, or no CUDA tensor at all.
+std::string signature(const std::vector<c10::IValue>& args, const IValueKwargs& kwargs) {
+  if (!kwargs.empty()) return "";
   std::ostringstream os;
   bool any_cuda = false;
   for (const auto& a : args) {
     if (a.isTensor()) {
       const at::Tensor& t = a.toTensor();
-      if (!t.defined() || !t.is_cuda() || t.layout() != c10::kStrided) {
-        *why = "a tensor argument is not a dense CUDA tensor";
-        return "";
-      }
+      if (!t.defined() || !t.is_cuda() || t.layout() != c10::kStrided) return "";
       any_cuda = true;
       os << "T" << c10::toString(t.scalar_type()) << "@" << t.device() << t.sizes() << t.strides()
          << ";";
     } else if (a.isTensorList() || a.isList() || a.isTuple() || a.isGenericDict() || a.isObject()) {
-      *why = "an argument is a container or object (only tensors and constants are captured)";
       return "";
     } else {
       os << a.tagKind() << ":" << a << ";";
     }
   }
-  if (!kwargs.empty()) {
-    *why = "keyword arguments are not captured";
-    return "";
-  }
-  if (!any_cuda) {
-    *why = "no CUDA tensor argument";
-    return "";
-  }
-  return os.str();
+  return any_cuda ? os.str() : "";
 }
 
 // Applies f to every tensor in v (tensors, tuples and lists of them).
@@ -147,8 +137,9 @@ void CudaGraphModule::warn(const std::string& message) {
 }
 
 c10::IValue CudaGraphModule::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-  std::string why;
-  std::string key = available() ? signature(args, kwargs, &why) : "";
+  // A CUDA tensor argument implies a usable device; without FX_HAVE_CUDA,
+  // capture() declines with a warning.
+  std::string key = signature(args, kwargs);
   if (key.empty()) {
     ++eager_calls_;
     return inner_->forward(std::move(args), kwargs);

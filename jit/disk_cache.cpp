@@ -11,33 +11,29 @@
 #include "jit/cpu_compiler.h"
 
 namespace fx::jit {
-namespace {
-
 namespace fs = std::filesystem;
 
-bool slurp(const fs::path& p, std::string* out) {
-  std::ifstream in(p, std::ios::binary);
+bool read_whole_file(const fs::path& path, std::string* bytes) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   std::ostringstream ss;
   ss << in.rdbuf();
-  *out = ss.str();
+  *bytes = ss.str();
   return static_cast<bool>(in) || in.eof();
 }
 
-bool spill(const fs::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
+bool write_whole_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
   out.close();
   return static_cast<bool>(out);
 }
-
-}  // namespace
 
 bool read_cache_entry(const std::string& dir, const std::string& key, const std::string& ext,
                       std::string* bytes) {
   fs::path base = fs::path(dir) / (key + ext);
   std::string sum;
-  if (!slurp(fs::path(base.string() + ".ok"), &sum) || !slurp(base, bytes)) return false;
+  if (!read_whole_file(base.string() + ".ok", &sum) || !read_whole_file(base, bytes)) return false;
   return sum == hash_hex(*bytes);
 }
 
@@ -50,7 +46,7 @@ bool write_cache_entry(const std::string& dir, const std::string& key, const std
   std::string stem = key + ext + "." + std::to_string(getpid()) + "." + std::to_string(++counter);
   fs::path tmp = fs::path(dir) / (stem + ".tmp"), tmp_ok = fs::path(dir) / (stem + ".ok.tmp");
   fs::path dst = fs::path(dir) / (key + ext), dst_ok = fs::path(dst.string() + ".ok");
-  if (!spill(tmp, bytes) || !spill(tmp_ok, hash_hex(bytes))) {
+  if (!write_whole_file(tmp, bytes) || !write_whole_file(tmp_ok, hash_hex(bytes))) {
     fs::remove(tmp, ec);
     fs::remove(tmp_ok, ec);
     return false;

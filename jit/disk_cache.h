@@ -4,9 +4,15 @@
 // place, so a reader sees a whole entry or none. A missing, truncated or
 // foreign entry reads as a miss.
 #pragma once
+#include <filesystem>
 #include <string>
 
 namespace fx::jit {
+
+// A whole file's bytes (false when it cannot be read), and a file written
+// whole (false when any write fails). Shared by both kernel caches.
+bool read_whole_file(const std::filesystem::path& path, std::string* bytes);
+bool write_whole_file(const std::filesystem::path& path, const std::string& bytes);
 
 // The entry's bytes, or false on a miss.
 bool read_cache_entry(const std::string& dir, const std::string& key, const std::string& ext,

@@ -194,6 +194,11 @@ Variant pick_variant(const FusedLayout& l) {
 // (bench/RESULTS.md, GPU sweep). The kernel's argument is one struct of 64-bit
 // words (jit/cuda_codegen.cpp), passed by value.
 constexpr unsigned kCudaBlock = 256;
+
+// What FusedKernel::sources() lists a CUDA kernel under.
+std::string cuda_kernel_key(const Variant& v, bool index32) {
+  return "cuda_" + v.key() + (index32 ? "_i32" : "_i64");
+}
 std::atomic<int> g_vector_bytes{16}, g_blocks_per_sm{32};
 
 }  // namespace
@@ -293,7 +298,7 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
 
 std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v, bool index32,
                                                                int device) {
-  std::string key = "cuda_" + v.key() + (index32 ? "_i32" : "_i64");
+  std::string key = cuda_kernel_key(v, index32);
   std::string cache_key = key + "@" + std::to_string(device);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -435,7 +440,7 @@ bool FusedKernel::launch_cuda(Variant v, const FusedLayout& layout, const std::v
     kernel->function->launch(words.data(), words.size() * sizeof(int64_t),
                              static_cast<unsigned>(blocks), kCudaBlock, stream);
   } catch (const std::exception& e) {
-    fail("cuda_" + v.key() + (index32 ? "_i32" : "_i64"), v, "", e.what());
+    fail(cuda_kernel_key(v, index32), v, "", e.what());
     return false;
   }
   ++kernel_calls_;
