@@ -9,7 +9,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "runtime/tracer.h"
+#include "capture/tracer.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "ir/error.h"
 #include "runtime/graph_module.h"
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/fx_load_fuzz_" + std::to_string(getpid()) + ".fxgm";

@@ -37,7 +37,7 @@
 
 #include "ir/error.h"
 #include "runtime/graph_module.h"
-#include "runtime/torchscript_import.h"
+#include "capture/torchscript_import.h"
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include "jit/fused_kernel.h"
 #include "jit/kernel.h"
 #include "jit/ops.h"
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 
 namespace fx::jit {
 namespace {

@@ -1,5 +1,5 @@
 // Saving and loading fused GraphModules: the ModuleSerializer for
-// fx::jit::FusedKernel (Note [Saving other module kinds] in runtime/serialize.h).
+// fx::jit::FusedKernel (Note [Saving other module kinds] in serialize/serialize.h).
 // A FusedKernel is saved as its eager GraphModule (the group's original nodes
 // with their tensor_meta) plus a small JSON object (its name, device and
 // members). Loading rebuilds the KernelSpec from that graph with the code fuse

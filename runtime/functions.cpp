@@ -6,7 +6,7 @@
 
 #include "ir/error.h"
 #include "runtime/operator.h"
-#include "runtime/torchscript_import.h"
+#include "runtime/script_functions.h"
 
 namespace fx {
 

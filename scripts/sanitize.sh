@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the ir, runtime and jit test binaries with AddressSanitizer and
+# Builds the ir, runtime, capture, serialize, passes and jit test binaries with AddressSanitizer and
 # UndefinedBehaviorSanitizer in build-asan/ (same ccache as the main build)
 # and runs them. scripts/test.sh calls it in CI (or with FX_SANITIZE=1) before
 # the main CTest run. Requires scripts/setup.sh to have run (it has, in test.sh).
@@ -18,7 +18,7 @@ if [[ ! -f build-asan/build.ninja ]]; then
         -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 fi
 targets=()
-for t in fx_ir_tests fx_runtime_tests fx_jit_tests; do
+for t in fx_ir_tests fx_runtime_tests fx_capture_tests fx_serialize_tests fx_passes_tests fx_jit_tests; do
   if grep -q "^build $t: " build-asan/build.ninja; then targets+=("$t"); fi
 done
 cmake --build build-asan -j"$jobs" --target "${targets[@]}"

@@ -29,7 +29,7 @@
 #include "jit/fused_serialize.h"
 #include "runtime/graph_module.h"
 #include "runtime/interpreter.h"
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 #include "runtime/shape_prop.h"
 #include "tools/fxjit_models.h"
 

@@ -5,13 +5,13 @@
 #include <torch/torch.h>
 
 #include "ir/error.h"
-#include "runtime/serialize.h"
-#include "runtime/tracer.h"
+#include "serialize/serialize.h"
+#include "capture/tracer.h"
 
-#if __has_include("runtime/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
+#if __has_include("capture/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
 #include <torch/script.h>
 
-#include "runtime/torchscript_import.h"
+#include "capture/torchscript_import.h"
 #endif
 
 namespace fx::tool {
@@ -89,7 +89,7 @@ LoadedModel load_model(const std::string& spec) {
     return m;
   }
   if (prefix.rfind("PK", 0) == 0) {
-#if __has_include("runtime/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
+#if __has_include("capture/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
     LoadedModel m;
     m.gm = load_torchscript(spec);
     auto module = std::make_shared<torch::jit::Module>(torch::jit::load(spec));

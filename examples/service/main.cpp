@@ -14,7 +14,7 @@
 
 #include "ir/error.h"
 #include "runtime/graph_module.h"
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {

@@ -18,7 +18,7 @@
 #include "ir/parser.h"
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 #include "runtime/shape_prop.h"
 #include "tests/saved_files.h"
 

@@ -20,8 +20,8 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
-#include "runtime/serialize.h"
-#include "runtime/torchscript_import.h"
+#include "serialize/serialize.h"
+#include "capture/torchscript_import.h"
 
 namespace fx {
 namespace {

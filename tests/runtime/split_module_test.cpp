@@ -13,7 +13,7 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "runtime/module.h"
-#include "runtime/tracer.h"
+#include "capture/tracer.h"
 
 namespace fx {
 namespace {

@@ -9,7 +9,7 @@
 //   4. one call_function node is recorded (getitem nodes for each element of
 //      a multi-output), and the outputs come back as proxies; an output that
 //      aliases an input proxy (in-place, out=) rebinds that proxy to the node.
-#include "runtime/tracer.h"
+#include "capture/tracer.h"
 
 #include <unordered_set>
 

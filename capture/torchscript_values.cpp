@@ -1,5 +1,5 @@
-// See runtime/torchscript_values.h.
-#include "runtime/torchscript_values.h"
+// See capture/torchscript_values.h.
+#include "capture/torchscript_values.h"
 
 #include <sstream>
 #include <unordered_set>
@@ -125,49 +125,6 @@ std::string base_name(const std::string& name) {
       name.find_first_not_of("0123456789", dot + 1) == std::string::npos)
     return name.substr(0, dot);
   return name;
-}
-
-// The target under which fx calls a TorchScript-only operator: its schema
-// name with `::` spelled `.`, registered on first use.
-std::string jit_function(const torch::jit::Operator& op) {
-  const c10::FunctionSchema& schema = op.schema();
-  std::string name = schema.name();
-  size_t ns = name.find("::");
-  if (ns != std::string::npos) name.replace(ns, 2, ".");
-  std::string target =
-      "jit." + name + (schema.overload_name().empty() ? "" : "." + schema.overload_name());
-  if (is_registered_function(target)) return target;
-  torch::jit::Operation operation = op.getOperation();
-  std::vector<c10::Argument> formals = schema.arguments();
-  bool vararg = schema.is_vararg();
-  register_function(target, [operation, formals, vararg, target](std::vector<c10::IValue> args,
-                                                                 const IValueKwargs& kwargs) {
-    if (!kwargs.empty())
-      throw Error(ErrorKind::kRuntime, target + " takes positional arguments only");
-    torch::jit::Stack stack;
-    size_t n = args.size();
-    for (size_t i = 0; i < n; ++i) {
-      if (i < formals.size()) coerce_to(formals[i], args[i]);
-      stack.push_back(std::move(args[i]));
-    }
-    if (vararg) stack.emplace_back(static_cast<int64_t>(n));
-    torch::jit::Operation op = operation;
-    op(stack);
-    return pack_returns(stack);
-  });
-  return target;
-}
-
-std::string if_else_function() {
-  if (!is_registered_function(kIfElse)) {
-    register_function(kIfElse, [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-      if (args.size() != 3 || !kwargs.empty() || !args[0].isBool())
-        throw Error(ErrorKind::kRuntime,
-                    "jit.if_else takes (bool condition, value if true, value if false)");
-      return args[0].toBool() ? args[1] : args[2];
-    });
-  }
-  return kIfElse;
 }
 
 const torch::jit::Operator& jit_operator(const char* qualified_name, const char* overload) {

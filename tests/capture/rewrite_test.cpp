@@ -1,6 +1,6 @@
 // replace_pattern on GraphModules with traced C++ callables: numerics after
 // rewriting, and a realistic rewrite of addmm + relu into a custom operator.
-#include "runtime/rewrite.h"
+#include "capture/rewrite.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

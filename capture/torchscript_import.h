@@ -10,6 +10,7 @@
 #include <string>
 
 #include "runtime/graph_module.h"
+#include "runtime/script_functions.h"  // register_torchscript_function
 
 namespace torch {
 namespace jit {
@@ -62,14 +63,6 @@ struct ImportOptions {
 // implementation.
 std::unique_ptr<GraphModule> import_torchscript(const torch::jit::Module& module,
                                                 ImportOptions options = {});
-
-// The functions import_torchscript registers with fx::register_function for
-// TorchScript-only operators (`jit.aten.dim`, `jit.prim.NumToTensor.Scalar`)
-// and for scalar logic (`jit.if_else`) exist in a process once an import
-// has made them, or when fx::find_function first meets such a target (so a
-// graph loaded from a file runs without an import). Returns false when target
-// names no such function. Thread-safe.
-bool register_torchscript_function(const std::string& target);
 
 // torch::jit::load(path) followed by import_torchscript. A file that cannot
 // be loaded is an fx::TraceError naming the path.

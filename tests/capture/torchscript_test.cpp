@@ -4,8 +4,8 @@
 // and mobilenet_v2, each checked against the TorchScript module's own output.
 // The models are written in set-up by make_torchscript_models.py (next to
 // this file) with the project's Python; without it the tests are skipped.
-#include "runtime/torchscript_import.h"
-#include "runtime/tracer.h"
+#include "capture/torchscript_import.h"
+#include "capture/tracer.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/rewrite.h"
+#include "capture/rewrite.h"
 
 namespace fx {
 

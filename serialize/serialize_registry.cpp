@@ -1,10 +1,10 @@
 // The registry of module kinds that save / load handle besides GraphModule
-// (Note [Saving other module kinds] in runtime/serialize.h).
+// (Note [Saving other module kinds] in serialize/serialize.h).
 #include <map>
 #include <mutex>
 
 #include "ir/error.h"
-#include "runtime/serialize_format.h"
+#include "serialize/serialize_format.h"
 
 namespace fx {
 namespace serial {

@@ -20,8 +20,8 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "runtime/graph_module.h"
-#include "runtime/serialize.h"
-#include "runtime/serialize_format.h"
+#include "serialize/serialize.h"
+#include "serialize/serialize_format.h"
 
 namespace fx {
 namespace {

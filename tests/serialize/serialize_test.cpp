@@ -4,7 +4,7 @@
 // and corrupt files (missing, empty, wrong magic, newer version, truncated at
 // every length, flipped bytes, ill-typed JSON, bad blob ranges, unregistered
 // module kinds) that must raise fx::Error.
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 
 #include <cmath>
 #include <cstring>

@@ -4,7 +4,7 @@
 // operators on them) are evaluated here, so flags such as `self.training`
 // select branches instead of becoming control flow. No TorchScript pass runs
 // and the TorchScript graphs are never modified.
-#include "runtime/torchscript_import.h"
+#include "capture/torchscript_import.h"
 
 #include <sstream>
 #include <unordered_map>
@@ -20,7 +20,7 @@
 #include "ir/namespace.h"
 #include "runtime/functions.h"
 #include "runtime/operator.h"
-#include "runtime/torchscript_values.h"
+#include "capture/torchscript_values.h"
 
 namespace fx {
 
@@ -668,30 +668,6 @@ std::unique_ptr<GraphModule> import_torchscript(const torch::jit::Module& module
     throw TraceError(std::string("cannot import TorchScript module: ") +
                      e.what_without_backtrace());
   }
-}
-
-bool register_torchscript_function(const std::string& target) {
-  if (target == kIfElse) {
-    if_else_function();
-    return true;
-  }
-  // jit.<ns>.<name>[.<overload>]; names may start with `__` but hold no dots.
-  if (target.rfind("jit.", 0) != 0) return false;
-  size_t ns_end = target.find('.', 4);
-  if (ns_end == std::string::npos) return false;
-  size_t name_end = target.find('.', ns_end + 1);
-  std::string symbol =
-      target.substr(4, ns_end - 4) + "::" +
-      target.substr(ns_end + 1,
-                    name_end == std::string::npos ? std::string::npos : name_end - ns_end - 1);
-  std::string overload = name_end == std::string::npos ? "" : target.substr(name_end + 1);
-  for (const auto& op : torch::jit::getAllOperatorsFor(c10::Symbol::fromQualString(symbol))) {
-    if (op->schema().overload_name() == overload && op->hasOperation()) {
-      jit_function(*op);
-      return true;
-    }
-  }
-  return false;
 }
 
 std::unique_ptr<GraphModule> load_torchscript(const std::string& path, ImportOptions options) {

@@ -9,7 +9,7 @@
 #include <ATen/core/ivalue.h>
 
 #include "ir/subgraph_rewriter.h"
-#include "runtime/tracer.h"
+#include "capture/tracer.h"
 
 namespace fx {
 

@@ -1,7 +1,7 @@
 // save: walks the module tree into the FXGM container (docs/graph_module_format.md):
 // one JSON header plus a table of tensors whose bytes follow it, written beside
 // the destination and renamed over it. Module kinds other than GraphModule go
-// through the registry (runtime/serialize_registry.cpp).
+// through the registry (serialize/serialize_registry.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,8 +21,8 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "runtime/graph_module.h"
-#include "runtime/serialize.h"
-#include "runtime/serialize_format.h"
+#include "serialize/serialize.h"
+#include "serialize/serialize_format.h"
 
 namespace fx {
 namespace {

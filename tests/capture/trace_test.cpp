@@ -7,7 +7,7 @@
 #include "ir/error.h"
 #include "runtime/interpreter.h"
 #include "runtime/torch_modules.h"
-#include "runtime/tracer.h"
+#include "capture/tracer.h"
 
 namespace fx {
 namespace {

@@ -1,4 +1,4 @@
-// Internal to the TorchScript importer (runtime/torchscript_import.cpp): how a
+// Internal to the TorchScript importer (capture/torchscript_import.cpp): how a
 // TorchScript value is represented during import, and the helpers that read
 // TorchScript nodes (source locations, names, literals) or register the
 // TorchScript-only operators fx calls. Not part of the public API.
@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/runtime/operator.h>
 
 #include "ir/node.h"
+#include "runtime/script_functions.h"
 
 namespace fx::ts {
 
@@ -23,8 +24,6 @@ using TsBlock = torch::jit::Block;
 // Unrolling a prim::Loop past this many iterations is refused.
 inline constexpr int64_t kMaxUnroll = 4096;
 
-// See Note [Scalar logic].
-inline const char* const kIfElse = "jit.if_else";
 
 // What one TorchScript value is during import.
 struct Val {
@@ -86,11 +85,6 @@ std::string location(const TsNode* n);
 std::string node_text(const TsNode* n);
 // `x.1` -> `x`: TorchScript's unique suffix is not part of the name.
 std::string base_name(const std::string& name);
-// The target under which fx calls a TorchScript-only operator: its schema
-// name with `::` spelled `.`, registered on first use.
-std::string jit_function(const torch::jit::Operator& op);
-// kIfElse, registered on first use (Note [Scalar logic]).
-std::string if_else_function();
 // The registered TorchScript operator qualified_name.overload (an internal
 // error when LibTorch lacks it).
 const torch::jit::Operator& jit_operator(const char* qualified_name, const char* overload);

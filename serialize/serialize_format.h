@@ -1,4 +1,4 @@
-// Internal to save / load (runtime/serialize_write.cpp, serialize_read.cpp,
+// Internal to save / load (serialize/serialize_write.cpp, serialize_read.cpp,
 // serialize_registry.cpp): the FXGM container's constants and the helpers the
 // writer and the reader share. Not part of the public API; the format itself is
 // documented in docs/graph_module_format.md.
@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/serialize.h"
+#include "serialize/serialize.h"
 
 namespace fx::serial {
 

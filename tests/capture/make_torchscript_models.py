@@ -1,4 +1,4 @@
-# Writes the TorchScript models that tests/runtime/torchscript_test.cpp imports:
+# Writes the TorchScript models that tests/capture/torchscript_test.cpp imports:
 # small scripted and traced modules (one per feature of the importer) and
 # torchvision's resnet18 and mobilenet_v2 with random weights, in eval mode.
 # Usage: python make_torchscript_models.py OUT_DIR   (exits with 77 without torch and torchvision)

@@ -1,0 +1,116 @@
+// See passes/functionalize.h.
+#include "passes/functionalize.h"
+
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/graph.h"
+#include "passes/schema_args.h"
+#include "runtime/operator.h"
+
+namespace fx {
+
+namespace {
+
+// `aten::relu_` -> `aten::relu`, `aten::add_.Tensor` -> `aten::add.Tensor`;
+// "" when target is not an in-place operator name.
+std::string functional_name(const std::string& target) {
+  size_t ns = target.find("::");
+  if (ns == std::string::npos) return "";
+  size_t dot = target.find('.', ns + 2);
+  std::string name = target.substr(ns + 2, dot == std::string::npos ? std::string::npos : dot - ns - 2);
+  if (name.size() < 2 || name.back() != '_' || name[name.size() - 2] == '_') return "";
+  std::string out = target.substr(0, ns + 2) + name.substr(0, name.size() - 1);
+  if (dot != std::string::npos) out += target.substr(dot);
+  return out;
+}
+
+// Whether target's schema exists and returns a fresh tensor (no alias
+// annotation on any result).
+bool returns_fresh(const std::string& target) {
+  try {
+    const c10::FunctionSchema& s = find_operator(target).schema();
+    if (s.returns().empty()) return false;
+    for (const c10::Argument& r : s.returns())
+      if (r.alias_info()) return false;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Whether a node may return an alias of one of its inputs (views, in-place
+// ops, anything we cannot see into).
+bool may_alias_input(const Node& n) {
+  switch (n.op()) {
+    case Op::CallFunction:
+      if (n.target() == "getitem") return true;
+      return n.target().find("::") == std::string::npos || !returns_fresh(n.target());
+    case Op::Output: return false;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+bool functionalize(GraphModule& gm, PassLog* log) {
+  Graph& g = gm.graph();
+  std::unordered_map<const Node*, size_t> position;
+  size_t i = 0;
+  for (const Node* n : g.nodes()) position[n] = i++;
+  std::map<std::string, int> made;
+  for (Node* n : g.nodes()) {
+    std::string functional;
+    if (n->op() == Op::CallFunction) {
+      functional = functional_name(n->target());
+    } else if (n->op() == Op::CallMethod) {
+      const std::string& t = n->target();
+      if (t.size() > 1 && t.back() == '_' && t[t.size() - 2] != '_')
+        functional = t.substr(0, t.size() - 1);
+    }
+    if (functional.empty()) continue;
+    if (n->op() == Op::CallFunction && !returns_fresh(functional)) {
+      note(log, "kept " + n->name() + " (" + n->target() + "): no functional " + functional);
+      continue;
+    }
+    if (n->args().empty() || !n->args()[0].is_node()) continue;
+    Node* x = n->args()[0].to_node();
+    if (x->op() == Op::Placeholder || x->op() == Op::GetAttr) {
+      note(log, "kept " + n->name() + " (" + n->target() + "): it writes to " +
+                    (x->op() == Op::Placeholder ? "input '" : "constant '") + x->name() + "'");
+      continue;
+    }
+    if (x->op() != Op::CallFunction || !returns_fresh(x->target())) {
+      note(log, "kept " + n->name() + " (" + n->target() + "): '" + x->name() +
+                    "' may be a view or alias of another value");
+      continue;
+    }
+    // x and every alias made from it (transitively) must be dead after n.
+    std::vector<const Node*> aliases = {x};
+    std::unordered_set<const Node*> seen = {x};
+    const Node* late_reader = nullptr;
+    for (size_t k = 0; k < aliases.size() && !late_reader; ++k) {
+      for (const Node* u : aliases[k]->users()) {
+        if (u == n) continue;
+        if (position.at(u) > position.at(n)) {
+          late_reader = u;
+          break;
+        }
+        if (may_alias_input(*u) && seen.insert(u).second) aliases.push_back(u);
+      }
+    }
+    if (late_reader) {
+      note(log, "kept " + n->name() + " (" + n->target() + "): '" + late_reader->name() +
+                    "' reads '" + x->name() + "' after it is written");
+      continue;
+    }
+    ++made[n->target()];
+    n->set_target(functional);
+  }
+  for (const auto& [target, count] : made)
+    note(log, "made " + std::to_string(count) + " " + target + " functional");
+  return !made.empty();
+}
+
+}  // namespace fx
