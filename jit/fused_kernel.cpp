@@ -11,6 +11,8 @@
 //      stream of that device (Note [CUDA launches]).
 #include "jit/fused_kernel.h"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -357,7 +359,21 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
     for (int k : deps) s = at::infer_size(s, ins[k].sizes());
     if (s != shape) return run_eager(std::move(args));
   }
-  // 3. outputs, collapsed layout
+  // 3. outputs, collapsed layout. When a full-size input is channels last
+  // (and not also contiguous), the loop runs in N, H, W, C order so that the
+  // outputs come out channels last too, as ATen's own elementwise kernels
+  // make them; a convolution reading them then needs no layout copy.
+  const bool nhwc = shape.size() == 4 && std::any_of(ins.begin(), ins.end(), [&](const at::Tensor& t) {
+    return t.sizes().equals(shape) && !t.is_contiguous() &&
+           t.is_contiguous(at::MemoryFormat::ChannelsLast);
+  });
+  if (nhwc) {
+    for (at::Tensor& t : ins) {
+      while (t.dim() < 4) t = t.unsqueeze(0);
+      t = t.permute({0, 2, 3, 1});
+    }
+    shape = {shape[0], shape[2], shape[3], shape[1]};
+  }
   std::vector<at::Tensor> outs;
   for (auto d : spec_.outputs)
     outs.push_back(cuda ? at::empty(shape, at::TensorOptions().dtype(d).device(*device))
@@ -395,6 +411,8 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
       }
     }
   }
+  if (nhwc)
+    for (at::Tensor& t : outs) t = t.permute({0, 3, 1, 2});
   if (outs.size() == 1) return outs[0];
   std::vector<c10::IValue> items(outs.begin(), outs.end());
   return c10::ivalue::Tuple::create(std::move(items));

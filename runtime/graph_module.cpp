@@ -1,5 +1,7 @@
 #include "runtime/graph_module.h"
 
+#include <c10/core/InferenceMode.h>
+
 #include <set>
 
 #include "ir/error.h"
@@ -56,6 +58,7 @@ std::string GraphModule::print_readable() const {
 c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKwargs& kwargs) {
   // Copy the shared pointer: the Program stays alive for this call.
   std::shared_ptr<const Program> program = program_;
+  c10::InferenceMode guard(inference_mode_);
   return program->run(std::move(inputs), kwargs);
 }
 

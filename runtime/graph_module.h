@@ -84,6 +84,12 @@ class GraphModule : public Module {
   bool delete_submodule(const std::string& name);
   const Attributes& attributes() const { return attributes_; }
 
+  // When on, forward() runs under c10::InferenceMode (no autograd records, no
+  // version counters); its outputs are then inference tensors. Off by default;
+  // fx::jit::optimize_for_inference turns it on.
+  void set_inference_mode(bool on) { inference_mode_ = on; }
+  bool inference_mode() const { return inference_mode_; }
+
  private:
   std::unique_ptr<Graph> graph_;
   Attributes attributes_;
@@ -91,6 +97,7 @@ class GraphModule : public Module {
   std::shared_ptr<CodeGen> codegen_;
   std::string code_;
   std::shared_ptr<const Program> program_;
+  bool inference_mode_ = false;
 };
 
 }  // namespace fx

@@ -463,8 +463,16 @@ class Reader {
       attrs.modules[name] = submodule(m, where + ".modules['" + name + "']",
                                       qualname.empty() ? name : qualname + "." + name, depth + 1);
     auto g = graph(object(member(j, "graph", where), where + ".graph"), where + ".graph");
+    bool inference_mode = false;
+    if (j.contains("inference_mode")) {
+      const Json& flag = j["inference_mode"];
+      if (!flag.is_boolean()) fail(where + ".inference_mode must be a bool");
+      inference_mode = flag.get<bool>();
+    }
     try {
-      return std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
+      auto gm = std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
+      gm->set_inference_mode(inference_mode);
+      return gm;
     } catch (const Error& e) {
       throw Error(e.kind(), prefix_ + in_submodule(qualname) + e.what());
     } catch (const c10::Error& e) {

@@ -67,6 +67,7 @@ class Writer {
     Json j;
     j["kind"] = "GraphModule";
     j["class_name"] = gm.class_name();
+    if (gm.inference_mode()) j["inference_mode"] = true;  // optional; absent means off
     Json nodes = Json::array();
     for (const Node* n : gm.graph().nodes()) nodes.push_back(node(*n));
     j["graph"] = Json{{"nodes", std::move(nodes)}};
@@ -131,10 +132,14 @@ class Writer {
   }
 
   // The index of t in the tensor table; one object is stored once.
-  int64_t tensor_index(const at::Tensor& t, const std::string& where) {
-    if (!t.defined()) fail(where + " is an undefined tensor, which has no data to save");
-    auto it = seen_.find(t.unsafeGetTensorImpl());
+  int64_t tensor_index(const at::Tensor& original, const std::string& where) {
+    if (!original.defined()) fail(where + " is an undefined tensor, which has no data to save");
+    auto it = seen_.find(original.unsafeGetTensorImpl());
     if (it != seen_.end()) return it->second;
+    // oneDNN's packed weights (fx::jit::optimize_for_inference makes them) are
+    // saved in their dense form: the oneDNN operators accept either, and the
+    // packing depends on the machine that loads the file.
+    const at::Tensor t = original.is_mkldnn() ? original.to_dense() : original;
     if (t.is_meta()) fail(where + " is a tensor on the meta device, which has no data to save");
     if (t.is_nested()) fail(where + " is a nested tensor, which cannot be saved");
     if (t.layout() != c10::kStrided)
@@ -156,7 +161,7 @@ class Writer {
     tensor_bytes.push_back(nbytes);
     blob_bytes += nbytes;
     int64_t index = static_cast<int64_t>(tensors.size()) - 1;
-    seen_.emplace(t.unsafeGetTensorImpl(), index);
+    seen_.emplace(original.unsafeGetTensorImpl(), index);
     return index;
   }
 

@@ -27,6 +27,7 @@
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
+#include "jit/optimize.h"
 #include "runtime/graph_module.h"
 #include "runtime/interpreter.h"
 #include "serialize/serialize.h"
@@ -48,9 +49,13 @@ commands:
                             fuse elementwise groups into compiled kernels; say what was
                             fused, and why other elementwise nodes were not; -o saves
                             the fused model
+  optimize MODEL [--input ...] [--no-onednn] [--no-fuse] [-o FILE]
+                            the whole-model inference pipeline (inline, fold batch
+                            norms and constants, oneDNN epilogues, fusion); say what
+                            each pass did; -o saves the result
   bench MODEL [--input ...] [--device D] [--iters N] [--json FILE]
-                            time eager, the Interpreter, the compiled Program and the
-                            fused module
+                            time eager, the Interpreter, the compiled Program, the
+                            fused and the optimized module
   save MODEL -o FILE        write the model as an fx GraphModule file
   parse FILE                read a graph in the printed form, lint it, print it back
 
@@ -313,6 +318,34 @@ int cmd_fuse(const Options& o) {
   return 0;
 }
 
+int cmd_optimize(const Options& o) {
+  std::optional<c10::Device> device = requested_device(o);
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  apply_device(device, m, inputs);
+  fx::jit::OptimizeOptions options;
+  options.onednn = !o.has("--no-onednn");
+  options.fuse = !o.has("--no-fuse");
+  fx::PassLog log;
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<fx::GraphModule> optimized =
+      fx::jit::optimize_for_inference(*m.gm, inputs, options, &log);
+  c10::IValue out = optimized->forward(inputs);  // compiles the kernels for these inputs
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << m.description << "\n" << log.str() << "\n# optimized graph\n"
+            << optimized->graph() << "\n";
+  c10::IValue reference = m.eager ? m.eager(inputs) : m.gm->forward(inputs);
+  std::printf("# %zu nodes before, %zu after; optimized and ran once in %.2f s\n",
+              m.gm->graph().size(), optimized->graph().size(), seconds);
+  std::cout << "# max |optimized - original| = " << max_abs_diff(out, reference) << "\n";
+  if (o.has("-o")) {
+    fx::save(*optimized, o.get("-o"));
+    std::cout << "wrote the optimized model to " << o.get("-o") << "\n";
+  }
+  return 0;
+}
+
 int cmd_run(const Options& o) {
   std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
@@ -374,6 +407,8 @@ int cmd_bench(const Options& o) {
   rows.emplace_back("program", median_ms([&] { m.gm->forward(inputs); }, iters));
   std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs, device);
   rows.emplace_back("fused", median_ms([&] { fused->forward(inputs); }, iters));
+  std::unique_ptr<fx::GraphModule> optimized = fx::jit::optimize_for_inference(*m.gm, inputs);
+  rows.emplace_back("optimized", median_ms([&] { optimized->forward(inputs); }, iters));
   double base = rows.front().second;
   std::cout << m.description << "\n"
             << "median of " << iters << " runs after 3 warm-ups\n";
@@ -525,7 +560,8 @@ const std::map<std::string, std::string>& command_help() {
       {"bench",
        "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--device D] [--iters N] [--json "
        "FILE]\n\ntimes the "
-       "model's eager forward (when it has one), fx's Interpreter and fx's compiled\nProgram: "
+       "model's eager forward (when it has one), fx's Interpreter, fx's compiled\nProgram, the "
+       "fused and the optimized (fxjit optimize) module: "
        "median of N runs (default 30) after 3 warm-ups; --json writes the figures\n"},
       {"fuse",
        "usage: fxjit fuse MODEL [--input SHAPE[:DTYPE]]... [--device D] [--show-kernels] [-o "
@@ -534,6 +570,13 @@ const std::map<std::string, std::string>& command_help() {
        "why other\nelementwise nodes were left out, runs it once against the unfused module, and "
        "with\n--show-kernels prints the sources; -o FILE saves the fused model (fx::save), which "
        "fxjit\nrun, graph and bench read back\n"},
+      {"optimize",
+       "usage: fxjit optimize MODEL [--input SHAPE[:DTYPE]]... [--device D] [--no-onednn] "
+       "[--no-fuse] [-o FILE]\n\nruns fx::jit::optimize_for_inference on MODEL with the given "
+       "(or default) inputs:\ninlines submodules, removes inference no-ops, folds constants and "
+       "batch norms, runs\nconvolutions and linear layers as oneDNN primitives with their "
+       "activations and residual\nadds, and fuses what is left; prints what each pass did, the "
+       "resulting graph and the\nlargest difference from the original; -o FILE saves the result\n"},
       {"save",
        "usage: fxjit save MODEL -o FILE\n\nwrites MODEL as an fx GraphModule file (fx::save), "
        "loadable by fx::load and fxjit\n"},
@@ -564,6 +607,10 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
     return cmd_fuse(parse_options(argc, argv, 2,
                                   {"--input", "--inputs-from", "--seed", "--device", "-o"},
                                   {"--show-kernels"}));
+  if (cmd == "optimize")
+    return cmd_optimize(parse_options(argc, argv, 2,
+                                      {"--input", "--inputs-from", "--seed", "--device", "-o"},
+                                      {"--no-onednn", "--no-fuse"}));
   if (cmd == "bench")
     return cmd_bench(
         parse_options(argc, argv, 2,

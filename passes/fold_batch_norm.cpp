@@ -1,0 +1,132 @@
+// See passes/fold_batch_norm.h.
+#include "passes/fold_batch_norm.h"
+
+#include <ATen/ATen.h>
+
+#include "ir/graph.h"
+#include "passes/conv_call.h"
+#include "passes/schema_args.h"
+
+namespace fx {
+
+namespace {
+
+using passes::SchemaArgs;
+
+// The per-channel scale and shift of an eval batch norm with constant
+// statistics, or nothing (and why) when n is not one.
+struct Affine {
+  Node* input = nullptr;
+  at::Tensor scale, shift;  // 1-D, one entry per channel
+};
+
+std::optional<Affine> read_batch_norm(const GraphModule& gm, const Node& n, std::string* why) {
+  if (n.op() != Op::CallFunction || passes::op_base_name(n.target()) != "aten::batch_norm")
+    return std::nullopt;
+  std::optional<SchemaArgs> a = SchemaArgs::of(n);
+  if (!a) return std::nullopt;
+  const Argument& training = (*a)["training"];
+  if (training.kind() != Argument::Kind::kBool || training.to_bool()) {
+    *why = "training mode";
+    return std::nullopt;
+  }
+  const at::Tensor* mean = passes::constant_tensor(gm, (*a)["running_mean"]);
+  const at::Tensor* var = passes::constant_tensor(gm, (*a)["running_var"]);
+  const Argument& eps = (*a)["eps"];
+  if (!mean || !var || !mean->defined() || !var->defined() || !(*a)["input"].is_node() ||
+      (eps.kind() != Argument::Kind::kDouble && eps.kind() != Argument::Kind::kInt)) {
+    *why = "running statistics are not constants";
+    return std::nullopt;
+  }
+  auto optional_constant = [&](const char* name, bool* ok) -> std::optional<at::Tensor> {
+    const Argument& arg = (*a)[name];
+    if (arg.is_none()) return std::nullopt;
+    const at::Tensor* t = passes::constant_tensor(gm, arg);
+    if (!t) *ok = false;
+    return t && t->defined() ? std::optional<at::Tensor>(*t) : std::nullopt;
+  };
+  bool ok = true;
+  std::optional<at::Tensor> gamma = optional_constant("weight", &ok);
+  std::optional<at::Tensor> beta = optional_constant("bias", &ok);
+  if (!ok) {
+    *why = "weight or bias is not a constant";
+    return std::nullopt;
+  }
+  Affine out;
+  out.input = (*a)["input"].to_node();
+  // Computed in double, stored in the statistics' dtype.
+  at::Tensor inv = at::rsqrt(var->to(at::kDouble) + eps.to_double());
+  at::Tensor scale = gamma ? gamma->to(at::kDouble) * inv : inv;
+  at::Tensor shift = -mean->to(at::kDouble) * scale;
+  if (beta) shift = shift + beta->to(at::kDouble);
+  out.scale = scale.to(mean->scalar_type());
+  out.shift = shift.to(mean->scalar_type());
+  return out;
+}
+
+// Folds bn (reading `input` through affine f) into its producing convolution;
+// false when the producer is not a foldable convolution.
+bool fold_into_conv(GraphModule& gm, Node* bn, const Affine& f) {
+  Node* conv = f.input;
+  if (conv->users().size() != 1) return false;
+  std::optional<passes::ConvCall> c = passes::read_conv(gm, *conv);
+  if (!c || c->transposed || c->weight.size(0) != f.scale.numel()) return false;
+  std::vector<int64_t> view(c->weight.dim(), 1);
+  view[0] = -1;
+  at::Tensor scale = f.scale.to(c->weight.scalar_type());
+  c->weight = (c->weight * scale.view(view)).contiguous();
+  at::Tensor bias = c->bias ? c->bias->to(scale.scalar_type()) : at::zeros_like(scale);
+  c->bias = bias * scale + f.shift.to(scale.scalar_type());
+  auto at = gm.graph().inserting_before(conv);
+  Node* folded = passes::emit_convolution(gm, *c, "_bn_folded_" + bn->name());
+  folded->meta() = bn->meta();
+  bn->replace_all_uses_with(folded);
+  gm.graph().erase_node(bn);
+  gm.graph().erase_node(conv);
+  return true;
+}
+
+// Rewrites bn as x * scale + shift with constants shaped [C, 1, ...].
+bool to_affine(GraphModule& gm, Node* bn, const Affine& f) {
+  const TensorMeta* m = f.input->tensor_meta();
+  if (!m || m->shape.size() < 2 || m->shape[1] != f.scale.numel()) return false;
+  std::vector<int64_t> view(m->shape.size() - 1, 1);
+  view[0] = -1;
+  Graph& g = gm.graph();
+  auto at = g.inserting_before(bn);
+  Node* scale = passes::add_constant(gm, "_bn_scale_" + bn->name(), f.scale.view(view));
+  Node* shift = passes::add_constant(gm, "_bn_shift_" + bn->name(), f.shift.view(view));
+  Node* mul = g.call_function("aten::mul.Tensor", {f.input, scale});
+  Node* add = g.call_function("aten::add.Tensor", {mul, shift});
+  add->meta() = bn->meta();
+  bn->replace_all_uses_with(add);
+  g.erase_node(bn);
+  return true;
+}
+
+}  // namespace
+
+bool fold_batch_norm(GraphModule& gm, PassLog* log) {
+  int into_conv = 0, affine = 0;
+  for (Node* n : gm.graph().nodes()) {
+    std::string why;
+    std::optional<Affine> f = read_batch_norm(gm, *n, &why);
+    if (!f) {
+      if (!why.empty()) note(log, "kept " + n->name() + ": " + why);
+      continue;
+    }
+    if (fold_into_conv(gm, n, *f)) {
+      ++into_conv;
+    } else if (to_affine(gm, n, *f)) {
+      ++affine;
+    } else {
+      note(log, "kept " + n->name() + ": input shape unknown");
+    }
+  }
+  if (into_conv) note(log, "folded " + std::to_string(into_conv) + " batch norms into convolutions");
+  if (affine) note(log, "turned " + std::to_string(affine) + " batch norms into mul + add");
+  if (into_conv || affine) gm.graph().eliminate_dead_code();
+  return into_conv || affine;
+}
+
+}  // namespace fx

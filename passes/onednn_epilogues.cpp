@@ -1,0 +1,278 @@
+// See passes/onednn_epilogues.h.
+#include "passes/onednn_epilogues.h"
+
+#include <ATen/Context.h>
+
+#include "ir/graph.h"
+#include "passes/conv_call.h"
+#include "runtime/operator.h"
+#include "passes/schema_args.h"
+
+namespace fx {
+
+namespace {
+
+using passes::SchemaArgs;
+
+// An activation oneDNN applies as a post-op.
+struct Unary {
+  std::string attr = "none";
+  std::vector<Argument> scalars;
+  Argument algorithm;  // None, or gelu's "none" / "tanh"
+};
+
+bool is_number(const Argument& a) {
+  return a.kind() == Argument::Kind::kDouble || a.kind() == Argument::Kind::kInt;
+}
+
+// Whether a is the node p itself.
+bool is(const Argument& a, const Node* p) { return a.is_node() && a.to_node() == p; }
+
+// u applies an activation to p (and nothing else); which one.
+std::optional<Unary> read_unary(const Node& u, const Node& p) {
+  if (u.op() != Op::CallFunction) return std::nullopt;
+  std::string base = passes::op_base_name(u.target());
+  static const std::vector<std::pair<std::string, std::string>> kPlain = {
+      {"aten::relu", "relu"},         {"aten::sigmoid", "sigmoid"},
+      {"aten::tanh", "tanh"},         {"aten::hardswish", "hardswish"},
+      {"aten::silu", "swish"},        {"aten::hardsigmoid", "hardsigmoid"}};
+  std::optional<SchemaArgs> a = SchemaArgs::of(u);
+  if (!a || a->schema().arguments().empty() ||
+      !is((*a)[a->schema().arguments()[0].name()], &p))
+    return std::nullopt;
+  Unary out;
+  for (const auto& [target, attr] : kPlain)
+    if (base == target && a->schema().arguments().size() == 1) {
+      out.attr = attr;
+      return out;
+    }
+  if (base == "aten::gelu") {
+    const Argument& approx = (*a)["approximate"];
+    if (approx.kind() != Argument::Kind::kString) return std::nullopt;
+    out.attr = "gelu";
+    out.algorithm = approx.to_string();
+    return out;
+  }
+  if (base == "aten::relu6") {
+    out.attr = "hardtanh";
+    out.scalars = {0.0, 6.0};
+    return out;
+  }
+  if (base == "aten::hardtanh" || u.target() == "aten::clamp" || u.target() == "aten::clamp.default") {
+    const Argument& lo = base == "aten::hardtanh" ? (*a)["min_val"] : (*a)["min"];
+    const Argument& hi = base == "aten::hardtanh" ? (*a)["max_val"] : (*a)["max"];
+    if (!is_number(lo) || !is_number(hi)) return std::nullopt;
+    out.attr = "hardtanh";
+    out.scalars = {lo.to_double(), hi.to_double()};
+    return out;
+  }
+  if (base == "aten::leaky_relu") {
+    const Argument& slope = (*a)["negative_slope"];
+    if (!is_number(slope)) return std::nullopt;
+    out.attr = "leaky_relu";
+    out.scalars = {slope.to_double()};
+    return out;
+  }
+  return std::nullopt;
+}
+
+// u is `p + other` (alpha 1) with other a different tensor of p's shape and
+// dtype; returns other.
+Node* read_residual_add(const Node& u, const Node& p) {
+  if (u.op() != Op::CallFunction || u.target() != "aten::add.Tensor") return nullptr;
+  std::optional<SchemaArgs> a = SchemaArgs::of(u);
+  if (!a) return nullptr;
+  const Argument& alpha = (*a)["alpha"];
+  if (!is_number(alpha) || alpha.to_double() != 1.0) return nullptr;
+  const Argument& self = (*a)["self"];
+  const Argument& other = (*a)["other"];
+  const Argument* rest = is(self, &p) ? &other : is(other, &p) ? &self : nullptr;
+  if (!rest || !rest->is_node() || rest->to_node() == &p) return nullptr;
+  const TensorMeta* pm = p.tensor_meta();
+  const TensorMeta* om = rest->to_node()->tensor_meta();
+  const TensorMeta* um = u.tensor_meta();
+  if (!pm || !om || !um || om->shape != pm->shape || om->dtype != pm->dtype ||
+      um->shape != pm->shape || um->dtype != pm->dtype)
+    return nullptr;
+  return rest->to_node();
+}
+
+Node* only_user(const Node& n) { return n.users().size() == 1 ? n.users()[0] : nullptr; }
+
+bool cpu_float(const Node* n) {
+  const TensorMeta* m = n ? n->tensor_meta() : nullptr;
+  return m && m->dtype == c10::ScalarType::Float && m->device.is_cpu();
+}
+
+Argument ints(const std::vector<int64_t>& v) {
+  return Argument::list(std::vector<Argument>(v.begin(), v.end()));
+}
+
+// The weight laid out once, ahead of time, in the blocked format oneDNN picks
+// for this layer and input shape (an opaque mkldnn tensor); `fallback` when
+// this build cannot pack it.
+at::Tensor packed(const char* op, std::vector<c10::IValue> args, const at::Tensor& fallback) {
+  try {
+    c10::IValue out = call_operator(find_operator(op), std::move(args), {});
+    if (out.isTensor()) return out.toTensor();
+  } catch (const std::exception&) {
+  }
+  return fallback;
+}
+
+at::Tensor conv_weight(const passes::ConvCall& c, const TensorMeta& input) {
+  // Without packing, a channels-last weight is what oneDNN reads fastest.
+  at::Tensor dense = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
+  return packed("mkldnn::_reorder_convolution_weight",
+                {c.weight.contiguous(), c.padding, c.stride, c.dilation, c.groups, input.shape},
+                dense);
+}
+
+at::Tensor linear_weight(const at::Tensor& w, const TensorMeta& input) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < input.shape.size(); ++i) rows *= input.shape[i];
+  return packed("mkldnn::_reorder_linear_weight", {w.contiguous(), rows}, w.contiguous());
+}
+
+// What follows a conv or linear node p: the nodes to fold (in graph order)
+// and the post-ops they amount to.
+struct Epilogue {
+  std::vector<Node*> folded;
+  Node* residual = nullptr;
+  Unary unary;
+};
+
+Epilogue read_epilogue(const Node& p, bool unary_after_add) {
+  Epilogue e;
+  Node* u = only_user(p);
+  if (!u) return e;
+  if (std::optional<Unary> un = read_unary(*u, p)) {
+    e.folded = {u};
+    e.unary = *un;
+    return e;
+  }
+  if (Node* other = read_residual_add(*u, p)) {
+    e.folded = {u};
+    e.residual = other;
+    Node* v = unary_after_add ? only_user(*u) : nullptr;
+    if (v)
+      if (std::optional<Unary> un = read_unary(*v, *u)) {
+        e.folded.push_back(v);
+        e.unary = *un;
+      }
+  }
+  return e;
+}
+
+// Replaces p and the nodes of e by `replacement` (built by make at the
+// position of the last of them).
+template <typename Make>
+void replace_chain(Graph& g, Node* p, const Epilogue& e, Make make) {
+  Node* last = e.folded.empty() ? p : e.folded.back();
+  Node* r;
+  {
+    auto at = g.inserting_before(last);
+    r = make();
+  }
+  r->meta() = last->meta();
+  last->replace_all_uses_with(r);
+  for (auto it = e.folded.rbegin(); it != e.folded.rend(); ++it) g.erase_node(*it);
+  g.erase_node(p);
+}
+
+bool rewrite_conv(GraphModule& gm, Node* n) {
+  std::optional<passes::ConvCall> c = passes::read_conv(gm, *n);
+  if (!c || c->transposed || c->weight.dim() != 4 || !cpu_float(n) || !cpu_float(c->input) ||
+      c->weight.scalar_type() != at::kFloat || c->input->tensor_meta()->shape.size() != 4)
+    return false;
+  Graph& g = gm.graph();
+  Epilogue e = read_epilogue(*n, /*unary_after_add=*/true);
+  replace_chain(g, n, e, [&] {
+    Node* x = g.call_function("aten::contiguous", {c->input},
+                              {{"memory_format", c10::MemoryFormat::ChannelsLast}});
+    x->meta() = c->input->meta();
+    Node* w = passes::add_constant(gm, "_onednn_" + n->name() + "_weight",
+                                   conv_weight(*c, *c->input->tensor_meta()));
+    Argument b;
+    if (c->bias) b = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *c->bias);
+    Argument unary_scalars = Argument::list(e.unary.scalars);
+    if (!e.residual)
+      return g.call_function("mkldnn::_convolution_pointwise",
+                             {x, w, b, ints(c->padding), ints(c->stride), ints(c->dilation),
+                              c->groups, e.unary.attr, unary_scalars, e.unary.algorithm});
+    return g.call_function(
+        "mkldnn::_convolution_pointwise.binary",
+        {x, e.residual, w, b, ints(c->padding), ints(c->stride), ints(c->dilation), c->groups,
+         "add", Argument(), e.unary.attr == "none" ? Argument() : Argument(e.unary.attr),
+         unary_scalars, e.unary.algorithm});
+  });
+  return true;
+}
+
+bool rewrite_linear(GraphModule& gm, Node* n) {
+  if (n->op() != Op::CallFunction || passes::op_base_name(n->target()) != "aten::linear")
+    return false;
+  std::optional<SchemaArgs> a = SchemaArgs::of(*n);
+  if (!a || !(*a)["input"].is_node()) return false;
+  Node* x = (*a)["input"].to_node();
+  const at::Tensor* w = passes::constant_tensor(gm, (*a)["weight"]);
+  const Argument& bias = (*a)["bias"];
+  const at::Tensor* b = bias.is_none() ? nullptr : passes::constant_tensor(gm, bias);
+  if (!w || w->dim() != 2 || w->scalar_type() != at::kFloat || (!bias.is_none() && !b) ||
+      !cpu_float(n) || !cpu_float(x) || x->tensor_meta()->shape.size() < 2)
+    return false;
+  Graph& g = gm.graph();
+  Epilogue e = read_epilogue(*n, /*unary_after_add=*/false);
+  replace_chain(g, n, e, [&] {
+    Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight",
+                                    linear_weight(*w, *x->tensor_meta()));
+    Argument bn;
+    if (b && b->defined()) bn = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *b);
+    if (e.residual)
+      return g.call_function("mkldnn::_linear_pointwise.binary", {x, e.residual, wn, bn, "add"});
+    return g.call_function("mkldnn::_linear_pointwise",
+                           {x, wn, bn, e.unary.attr, Argument::list(e.unary.scalars),
+                            e.unary.algorithm});
+  });
+  return true;
+}
+
+// Wraps each graph output that was a contiguous 4-D tensor in aten::contiguous.
+void keep_output_layout(Graph& g) {
+  Node* out = nullptr;
+  for (Node* n : g.nodes())
+    if (n->op() == Op::Output) out = n;
+  if (!out) return;
+  auto at = g.inserting_before(out);
+  out->set_args(map_arg(out->args(), [&](Node* x) -> Argument {
+    const TensorMeta* m = x->tensor_meta();
+    if (!m || m->shape.size() != 4 || m->memory_format != c10::MemoryFormat::Contiguous)
+      return x;
+    Node* c = g.call_function("aten::contiguous", {x});
+    c->meta() = x->meta();
+    return c;
+  }));
+}
+
+}  // namespace
+
+bool onednn_epilogues(GraphModule& gm, PassLog* log) {
+  if (!at::hasMKLDNN()) {
+    note(log, "kept everything: this LibTorch has no oneDNN");
+    return false;
+  }
+  int convs = 0, linears = 0;
+  for (Node* n : gm.graph().nodes()) {
+    if (rewrite_conv(gm, n))
+      ++convs;
+    else if (rewrite_linear(gm, n))
+      ++linears;
+  }
+  if (convs) note(log, "rewrote " + std::to_string(convs) + " convolutions as oneDNN primitives");
+  if (linears) note(log, "rewrote " + std::to_string(linears) + " linear layers as oneDNN primitives");
+  if (convs) keep_output_layout(gm.graph());
+  if (convs || linears) gm.graph().eliminate_dead_code();
+  return convs || linears;
+}
+
+}  // namespace fx

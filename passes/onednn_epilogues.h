@@ -1,0 +1,43 @@
+// onednn_epilogues: convolutions and linear layers on CPU float32 run as
+// oneDNN primitives with their following activation, and a following residual
+// add, applied inside the primitive (what TorchScript's optimize_for_inference
+// and Inductor's freezing do on CPU). A 2-D convolution with constant weights
+// becomes mkldnn::_convolution_pointwise (or its .binary form when an add of a
+// same-shaped tensor follows, then optionally an activation); aten::linear
+// with a constant 2-D weight becomes mkldnn::_linear_pointwise (or .binary for
+// a following add). Activations taken in: relu, sigmoid, tanh, hardswish,
+// silu, hardsigmoid, gelu (both approximations), hardtanh, relu6, clamp with
+// numeric bounds, leaky_relu. Each folded node must be the only user of the
+// one before it.
+//
+// Weights are packed ahead of time into the blocked layout oneDNN chooses for
+// the example input's shape (mkldnn::_reorder_convolution_weight,
+// _reorder_linear_weight): opaque mkldnn tensors that fx::save writes in their
+// dense form. Other input shapes stay correct (oneDNN converts as needed).
+//
+// Layout: every rewritten convolution reads its input through
+// aten::contiguous(memory_format=channels_last), oneDNN's fast layout; the
+// output keeps the input's layout, so a chain of convolutions stays channels
+// last and the conversions that are no-ops can be removed by
+// remove_inference_noops after shape propagation. Graph outputs that were
+// contiguous 4-D tensors are made contiguous again, so callers see the same
+// strides as before.
+//
+// Requires tensor_meta on the nodes (shape_prop) and a LibTorch built with
+// oneDNN; without either the pass changes nothing and logs why. Returns
+// whether the graph changed; does not recompile.
+#pragma once
+
+#include "passes/pass_log.h"
+#include "runtime/graph_module.h"
+
+namespace fx {
+
+// Given:   %convolution = call_function[target=aten::convolution](args = (%x, %w, %b, [1, 1], [1, 1], [1, 1], False, [0, 0], 1))
+//          %relu = call_function[target=aten::relu](args = (%convolution,))
+// Execute: onednn_epilogues(gm)
+// Result:  %contiguous = call_function[target=aten::contiguous](args = (%x,), kwargs = {memory_format: torch.channels_last})
+//          %conv_relu = call_function[target=mkldnn::_convolution_pointwise](args = (%contiguous, %w, %b, [1, 1], [1, 1], [1, 1], 1, relu, [], None))
+bool onednn_epilogues(GraphModule& gm, PassLog* log = nullptr);
+
+}  // namespace fx
