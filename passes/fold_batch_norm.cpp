@@ -86,6 +86,37 @@ bool fold_into_conv(GraphModule& gm, Node* bn, const Affine& f) {
   return true;
 }
 
+// Folds bn into the aten::linear producing its input, when that output is 2-D
+// ([batch, features]: batch norm's channel dimension is the feature one).
+bool fold_into_linear(GraphModule& gm, Node* bn, const Affine& f) {
+  Node* lin = f.input;
+  if (lin->users().size() != 1 || lin->op() != Op::CallFunction ||
+      passes::op_base_name(lin->target()) != "aten::linear")
+    return false;
+  const TensorMeta* m = lin->tensor_meta();
+  std::optional<SchemaArgs> a = SchemaArgs::of(*lin);
+  if (!m || m->shape.size() != 2 || !a || !(*a)["input"].is_node()) return false;
+  const at::Tensor* w = passes::constant_tensor(gm, (*a)["weight"]);
+  const Argument& b = (*a)["bias"];
+  const at::Tensor* bt = b.is_none() ? nullptr : passes::constant_tensor(gm, b);
+  if (!w || w->dim() != 2 || w->size(0) != f.scale.numel() || (!b.is_none() && !bt)) return false;
+  at::Tensor scale = f.scale.to(w->scalar_type());
+  at::Tensor weight = (*w * scale.unsqueeze(1)).contiguous();
+  at::Tensor bias = (bt && bt->defined() ? bt->to(scale.scalar_type()) : at::zeros_like(scale)) *
+                        scale +
+                    f.shift.to(scale.scalar_type());
+  Graph& g = gm.graph();
+  auto at = g.inserting_before(lin);
+  Node* wn = passes::add_constant(gm, "_bn_folded_" + bn->name() + "_weight", weight);
+  Node* bn_bias = passes::add_constant(gm, "_bn_folded_" + bn->name() + "_bias", bias);
+  Node* folded = g.call_function("aten::linear", {(*a)["input"], wn, bn_bias});
+  folded->meta() = bn->meta();
+  bn->replace_all_uses_with(folded);
+  g.erase_node(bn);
+  g.erase_node(lin);
+  return true;
+}
+
 // Rewrites bn as x * scale + shift with constants shaped [C, 1, ...].
 bool to_affine(GraphModule& gm, Node* bn, const Affine& f) {
   const TensorMeta* m = f.input->tensor_meta();
@@ -115,7 +146,7 @@ bool fold_batch_norm(GraphModule& gm, PassLog* log) {
       if (!why.empty()) note(log, "kept " + n->name() + ": " + why);
       continue;
     }
-    if (fold_into_conv(gm, n, *f)) {
+    if (fold_into_conv(gm, n, *f) || fold_into_linear(gm, n, *f)) {
       ++into_conv;
     } else if (to_affine(gm, n, *f)) {
       ++affine;
@@ -123,7 +154,8 @@ bool fold_batch_norm(GraphModule& gm, PassLog* log) {
       note(log, "kept " + n->name() + ": input shape unknown");
     }
   }
-  if (into_conv) note(log, "folded " + std::to_string(into_conv) + " batch norms into convolutions");
+  if (into_conv)
+    note(log, "folded " + std::to_string(into_conv) + " batch norms into convolutions or linears");
   if (affine) note(log, "turned " + std::to_string(affine) + " batch norms into mul + add");
   if (into_conv || affine) gm.graph().eliminate_dead_code();
   return into_conv || affine;

@@ -4,6 +4,8 @@
 // When its input is a convolution with constant weights used by nothing else,
 // the map moves into the convolution: weight * s (per output channel) and
 // bias * s + t; the pair becomes one aten::convolution with new constants.
+// The same holds for an aten::linear with a 2-D output ([batch, features],
+// where batch norm's channels are the features): one aten::linear.
 // Any other eval batch norm with constant statistics becomes aten::mul and
 // aten::add with constant per-channel tensors, which the fuser then merges
 // with its neighbours.

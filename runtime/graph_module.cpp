@@ -2,6 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <optional>
 #include <set>
 
 #include "ir/error.h"
@@ -58,7 +59,10 @@ std::string GraphModule::print_readable() const {
 c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKwargs& kwargs) {
   // Copy the shared pointer: the Program stays alive for this call.
   std::shared_ptr<const Program> program = program_;
-  c10::InferenceMode guard(inference_mode_);
+  // Only entered when on: InferenceMode(false) would switch a caller's
+  // inference mode off (and grad mode on) for the call.
+  std::optional<c10::InferenceMode> guard;
+  if (inference_mode_) guard.emplace();
   return program->run(std::move(inputs), kwargs);
 }
 

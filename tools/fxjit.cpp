@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
@@ -45,6 +46,7 @@ commands:
   dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
   run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] [--compare-eager]
                             run on random inputs; print output shapes and a checksum
+run and bench work in inference mode; --grad runs them with autograd on.
   fuse MODEL [--input ...] [--device D] [--show-kernels] [-o FILE]
                             fuse elementwise groups into compiled kernels; say what was
                             fused, and why other elementwise nodes were not; -o saves
@@ -53,9 +55,9 @@ commands:
                             the whole-model inference pipeline (inline, fold batch
                             norms and constants, oneDNN epilogues, fusion); say what
                             each pass did; -o saves the result
-  bench MODEL [--input ...] [--device D] [--iters N] [--json FILE]
+  bench MODEL [--input ...] [--device D] [--iters N] [--optimize] [--json FILE]
                             time eager, the Interpreter, the compiled Program, the
-                            fused and the optimized module
+                            fused and (--optimize) the optimized module
   save MODEL -o FILE        write the model as an fx GraphModule file
   parse FILE                read a graph in the printed form, lint it, print it back
 
@@ -346,7 +348,15 @@ int cmd_optimize(const Options& o) {
   return 0;
 }
 
+// run and bench work in inference mode (as a deployed model runs) unless
+// --grad asks for autograd; they say which.
+const char* mode_name(const Options& o) {
+  return o.has("--grad") ? "autograd on (--grad)" : "inference mode";
+}
+
 int cmd_run(const Options& o) {
+  std::optional<c10::InferenceMode> mode;
+  if (!o.has("--grad")) mode.emplace();
   std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
@@ -354,7 +364,7 @@ int cmd_run(const Options& o) {
   c10::IValue out = m.gm->forward(inputs);
   std::vector<at::Tensor> tensors;
   collect_tensors(out, &tensors);
-  std::cout << m.description << "\n";
+  std::cout << m.description << " (" << mode_name(o) << ")\n";
   for (size_t i = 0; i < tensors.size(); ++i)
     std::cout << "output " << i << ": " << shape_of(tensors[i]) << "  checksum "
               << (tensors[i].numel() ? tensors[i].to(at::kDouble).sum().item<double>() : 0.0)
@@ -395,6 +405,8 @@ double median_ms(const std::function<void()>& fn, int iters) {
 }
 
 int cmd_bench(const Options& o) {
+  std::optional<c10::InferenceMode> mode;
+  if (!o.has("--grad")) mode.emplace();
   std::optional<c10::Device> device = requested_device(o);
   fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
   std::vector<c10::IValue> inputs = inputs_for(o, m);
@@ -407,11 +419,17 @@ int cmd_bench(const Options& o) {
   rows.emplace_back("program", median_ms([&] { m.gm->forward(inputs); }, iters));
   std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs, device);
   rows.emplace_back("fused", median_ms([&] { fused->forward(inputs); }, iters));
-  std::unique_ptr<fx::GraphModule> optimized = fx::jit::optimize_for_inference(*m.gm, inputs);
-  rows.emplace_back("optimized", median_ms([&] { optimized->forward(inputs); }, iters));
+  double optimize_s = -1;
+  if (o.has("--optimize")) {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_ptr<fx::GraphModule> optimized = fx::jit::optimize_for_inference(*m.gm, inputs);
+    optimized->forward(inputs);
+    optimize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rows.emplace_back("optimized", median_ms([&] { optimized->forward(inputs); }, iters));
+  }
   double base = rows.front().second;
   std::cout << m.description << "\n"
-            << "median of " << iters << " runs after 3 warm-ups\n";
+            << "median of " << iters << " runs after 3 warm-ups, " << mode_name(o) << "\n";
   std::printf("%-12s %12s %10s\n", "variant", "median ms", "vs first");
   for (const auto& [name, ms] : rows)
     std::printf("%-12s %12.4f %9.2fx\n", name.c_str(), ms, base / ms);
@@ -419,6 +437,8 @@ int cmd_bench(const Options& o) {
     nlohmann::json j;
     j["model"] = m.description;
     j["iters"] = iters;
+    j["inference_mode"] = !o.has("--grad");
+    if (optimize_s >= 0) j["optimize_s"] = optimize_s;
     for (const auto& [name, ms] : rows) j["median_ms"][name] = ms;
     std::ofstream out(o.get("--json"));
     if (!out) throw fx::Error(fx::ErrorKind::kRuntime, "cannot write '" + o.get("--json") + "'");
@@ -553,16 +573,18 @@ const std::map<std::string, std::string>& command_help() {
        "renders it to FILE with Graphviz `dot`\n"},
       {"run",
        "usage: fxjit run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] "
-       "[--compare-eager]\n\nruns MODEL on random inputs (the model's defaults without --input) "
-       "and prints each\noutput's dtype, shape and sum; --compare-eager also prints the largest "
-       "difference from\nthe model's eager forward (or from the Interpreter for saved "
+       "[--compare-eager] [--grad]\n\nruns MODEL in inference mode (--grad: autograd on) on "
+       "random inputs (the model's\ndefaults without --input) and prints each output's dtype, "
+       "shape and sum; --compare-eager\nalso prints the largest difference from the model's eager "
+       "forward (or from the Interpreter for saved "
        "GraphModules, with fused\nkernels replaced by their own nodes)\n"},
       {"bench",
-       "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--device D] [--iters N] [--json "
-       "FILE]\n\ntimes the "
+       "usage: fxjit bench MODEL [--input SHAPE[:DTYPE]]... [--device D] [--iters N] [--optimize] "
+       "[--grad] [--json FILE]\n\ntimes the "
        "model's eager forward (when it has one), fx's Interpreter, fx's compiled\nProgram, the "
-       "fused and the optimized (fxjit optimize) module: "
-       "median of N runs (default 30) after 3 warm-ups; --json writes the figures\n"},
+       "fused module and, with --optimize, the optimized one (fxjit optimize): median of N "
+       "runs\n(default 30) after 3 warm-ups, in inference mode (--grad: autograd on); --json "
+       "writes the figures\n"},
       {"fuse",
        "usage: fxjit fuse MODEL [--input SHAPE[:DTYPE]]... [--device D] [--show-kernels] [-o "
        "FILE]\n\nfuses MODEL's elementwise groups into kernels compiled at run time (the host "
@@ -602,7 +624,7 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
   if (cmd == "run")
     return cmd_run(parse_options(argc, argv, 2, {"--input", "--inputs-from", "--seed", "--device"},
-                                 {"--compare-eager"}));
+                                 {"--compare-eager", "--grad"}));
   if (cmd == "fuse")
     return cmd_fuse(parse_options(argc, argv, 2,
                                   {"--input", "--inputs-from", "--seed", "--device", "-o"},
@@ -614,7 +636,8 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   if (cmd == "bench")
     return cmd_bench(
         parse_options(argc, argv, 2,
-                      {"--input", "--inputs-from", "--seed", "--device", "--iters", "--json"}, {}));
+                      {"--input", "--inputs-from", "--seed", "--device", "--iters", "--json"},
+                      {"--optimize", "--grad"}));
   if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));
   if (cmd == "save") {
     Options o = parse_options(argc, argv, 2, {"-o"}, {});
