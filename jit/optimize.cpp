@@ -8,6 +8,7 @@
 #include "passes/functionalize.h"
 #include "passes/inline_modules.h"
 #include "passes/onednn_epilogues.h"
+#include "passes/pack_onednn_weights.h"
 #include "passes/remove_inference_noops.h"
 #include "runtime/shape_prop.h"
 
@@ -50,6 +51,8 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
       propagate(*out, example_inputs);
       run_pass("remove_inference_noops", remove_inference_noops, *out, log);
     }
+    // Also packs the weights of a module optimized, saved and loaded again.
+    run_pass("pack_onednn_weights", pack_onednn_weights, *out, log);
   }
   out->graph().eliminate_dead_code();
   propagate(*out, example_inputs);
@@ -57,6 +60,8 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
     if (log) log->begin("fuse");
     std::string why = explain_fusion(*out, options.fuse_options);
     out = fuse(*out, options.fuse_options);
+    if (log && why.find_first_not_of(" \n") == std::string::npos)
+      log->note("no elementwise groups");
     if (log)
       for (size_t b = 0, e; b < why.size(); b = e + 1) {
         e = why.find('\n', b);

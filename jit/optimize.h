@@ -14,8 +14,11 @@
 //   onednn_epilogues        conv / linear + activation / residual add as one
 //                           oneDNN primitive, convolutions channels last
 //   remove_inference_noops  the layout conversions that turned out no-ops
+//   pack_onednn_weights     oneDNN weights laid out once, for the input shapes
 //   fuse                    the remaining elementwise groups as JIT kernels
 //
+// Running it again on its own (saved and loaded) result packs the weights
+// again, which fx::save writes dense: optimize after fx::load in a service.
 // The result runs under c10::InferenceMode (GraphModule::set_inference_mode),
 // so its outputs are inference tensors. Shapes other than the examples' stay
 // correct (every rewrite is shape-generic); only the example inputs' devices

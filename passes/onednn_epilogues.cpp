@@ -5,7 +5,6 @@
 
 #include "ir/graph.h"
 #include "passes/conv_call.h"
-#include "runtime/operator.h"
 #include "passes/schema_args.h"
 
 namespace fx {
@@ -108,32 +107,6 @@ Argument ints(const std::vector<int64_t>& v) {
   return Argument::list(std::vector<Argument>(v.begin(), v.end()));
 }
 
-// The weight laid out once, ahead of time, in the blocked format oneDNN picks
-// for this layer and input shape (an opaque mkldnn tensor); `fallback` when
-// this build cannot pack it.
-at::Tensor packed(const char* op, std::vector<c10::IValue> args, const at::Tensor& fallback) {
-  try {
-    c10::IValue out = call_operator(find_operator(op), std::move(args), {});
-    if (out.isTensor()) return out.toTensor();
-  } catch (const std::exception&) {
-  }
-  return fallback;
-}
-
-at::Tensor conv_weight(const passes::ConvCall& c, const TensorMeta& input) {
-  // Without packing, a channels-last weight is what oneDNN reads fastest.
-  at::Tensor dense = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
-  return packed("mkldnn::_reorder_convolution_weight",
-                {c.weight.contiguous(), c.padding, c.stride, c.dilation, c.groups, input.shape},
-                dense);
-}
-
-at::Tensor linear_weight(const at::Tensor& w, const TensorMeta& input) {
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < input.shape.size(); ++i) rows *= input.shape[i];
-  return packed("mkldnn::_reorder_linear_weight", {w.contiguous(), rows}, w.contiguous());
-}
-
 // What follows a conv or linear node p: the nodes to fold (in graph order)
 // and the post-ops they amount to.
 struct Epilogue {
@@ -191,8 +164,10 @@ bool rewrite_conv(GraphModule& gm, Node* n) {
     Node* x = g.call_function("aten::contiguous", {c->input},
                               {{"memory_format", c10::MemoryFormat::ChannelsLast}});
     x->meta() = c->input->meta();
+    // Channels last: the dense layout oneDNN reads fastest (pack_onednn_weights
+    // then packs it).
     Node* w = passes::add_constant(gm, "_onednn_" + n->name() + "_weight",
-                                   conv_weight(*c, *c->input->tensor_meta()));
+                                   c->weight.contiguous(at::MemoryFormat::ChannelsLast));
     Argument b;
     if (c->bias) b = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *c->bias);
     Argument unary_scalars = Argument::list(e.unary.scalars);
@@ -224,8 +199,7 @@ bool rewrite_linear(GraphModule& gm, Node* n) {
   Graph& g = gm.graph();
   Epilogue e = read_epilogue(*n, /*unary_after_add=*/false);
   replace_chain(g, n, e, [&] {
-    Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight",
-                                    linear_weight(*w, *x->tensor_meta()));
+    Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight", w->contiguous());
     Argument bn;
     if (b && b->defined()) bn = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *b);
     if (e.residual)

@@ -10,10 +10,8 @@
 // numeric bounds, leaky_relu. Each folded node must be the only user of the
 // one before it.
 //
-// Weights are packed ahead of time into the blocked layout oneDNN chooses for
-// the example input's shape (mkldnn::_reorder_convolution_weight,
-// _reorder_linear_weight): opaque mkldnn tensors that fx::save writes in their
-// dense form. Other input shapes stay correct (oneDNN converts as needed).
+// Weights stay dense here (convolution weights channels last);
+// pack_onednn_weights lays them out for oneDNN ahead of time.
 //
 // Layout: every rewritten convolution reads its input through
 // aten::contiguous(memory_format=channels_last), oneDNN's fast layout; the

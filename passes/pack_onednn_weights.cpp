@@ -1,0 +1,88 @@
+// See passes/pack_onednn_weights.h.
+#include "passes/pack_onednn_weights.h"
+
+#include <ATen/ATen.h>
+
+#include "ir/graph.h"
+#include "passes/conv_call.h"
+#include "passes/schema_args.h"
+#include "runtime/operator.h"
+
+namespace fx {
+
+namespace {
+
+using passes::SchemaArgs;
+
+// The packed form of weight for node n (a oneDNN conv or linear), or an
+// undefined tensor when n is not one or cannot be packed (why says which).
+at::Tensor packed_weight(const GraphModule& gm, const Node& n, Node** weight_node,
+                         std::string* why) {
+  std::string base = passes::op_base_name(n.target());
+  bool conv = base == "mkldnn::_convolution_pointwise";
+  if (!conv && base != "mkldnn::_linear_pointwise") return {};
+  std::optional<SchemaArgs> a = SchemaArgs::of(n);
+  if (!a || !(*a)["X"].is_node() || !(*a)["W"].is_node()) return {};
+  *weight_node = (*a)["W"].to_node();
+  const at::Tensor* w = passes::constant_tensor(gm, (*a)["W"]);
+  const TensorMeta* x = (*a)["X"].to_node()->tensor_meta();
+  if (!w || !w->defined() || w->is_mkldnn() || !x) return {};
+  std::vector<c10::IValue> args;
+  const char* op;
+  if (conv) {
+    size_t dims = static_cast<size_t>(std::max<int64_t>(w->dim() - 2, 0));
+    auto padding = passes::int_list((*a)["padding"], dims);
+    auto stride = passes::int_list((*a)["stride"], dims);
+    auto dilation = passes::int_list((*a)["dilation"], dims);
+    const Argument& groups = (*a)["groups"];
+    if (!padding || !stride || !dilation || groups.kind() != Argument::Kind::kInt) return {};
+    op = "mkldnn::_reorder_convolution_weight";
+    args = {w->contiguous(), *padding, *stride, *dilation, groups.to_int(), x->shape};
+  } else {
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < x->shape.size(); ++i) rows *= x->shape[i];
+    op = "mkldnn::_reorder_linear_weight";
+    args = {w->contiguous(), rows};
+  }
+  try {
+    c10::IValue out = call_operator(find_operator(op), std::move(args), {});
+    if (out.isTensor()) return out.toTensor();
+    *why = std::string(op) + " returned no tensor";
+  } catch (const std::exception& e) {
+    *why = e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+bool pack_onednn_weights(GraphModule& gm, PassLog* log) {
+  int packed = 0;
+  for (Node* n : gm.graph().nodes()) {
+    Node* old = nullptr;
+    std::string why;
+    at::Tensor p = packed_weight(gm, *n, &old, &why);
+    if (!p.defined()) {
+      if (!why.empty()) note(log, "kept " + n->name() + "'s weight dense: " + why);
+      continue;
+    }
+    Node* fresh;
+    {
+      auto at = gm.graph().inserting_before(n);
+      fresh = passes::add_constant(gm, "_packed_" + n->name(), p);
+    }
+    Args args = n->args();
+    Kwargs kwargs = n->kwargs();
+    auto swap = [&](Node* x) -> Argument { return x == old ? Argument(fresh) : Argument(x); };
+    n->set_args(map_arg(args, swap));
+    n->set_kwargs(map_arg(kwargs, swap));
+    ++packed;
+  }
+  if (packed) {
+    note(log, "packed " + std::to_string(packed) + " weights for oneDNN");
+    gm.graph().eliminate_dead_code();
+  }
+  return packed != 0;
+}
+
+}  // namespace fx
