@@ -1,6 +1,6 @@
 // The benchmark models shared by bench/fusion_bench.cpp (CPU) and
 // bench/gpu_check.cpp (CUDA):
-//   chain_module(n)  x, y -> the n-op elementwise chain of cpu_fusion_notes.md:
+//   chain_module(n)  x, y -> the n-op elementwise benchmark chain:
 //     a = x*y; b = a+1; c = sigmoid(b); d = c*x; e = tanh(d); f = e-y; g = relu(f);
 //     out = g*0.5; shorter chains are its prefixes, 16 ops is it twice
 //     (kernels/thrust_reference.h hand-fuses the same chains);

@@ -2,7 +2,7 @@
 // ops (N = 1, 2, 4, 8, 16) over 1K..16M elements. Cases:
 //   BM_Eager/N/elems  the chain as ATen calls (N ops, N fresh outputs)
 //   BM_Fused/N/elems  the fused GraphModule (one generated kernel)
-// The 8-op chain is cpu_fusion_notes.md's: a = x*y; b = a+1; c = sigmoid(b);
+// The 8-op chain: a = x*y; b = a+1; c = sigmoid(b);
 // d = c*x; e = tanh(d); f = e-y; g = relu(f); out = g*0.5; shorter chains are its
 // prefixes, the 16-op chain is it twice. GB/s counts the minimum traffic (two
 // inputs, one output). Before the runs it checks fused == eager, and prints the

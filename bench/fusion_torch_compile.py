@@ -2,7 +2,7 @@
 """Anchor for bench/fusion_bench.cpp: eager torch vs torch.compile (Inductor's
 C++/OpenMP backend on CPU) on the same elementwise chains.
 
-The chain is fusion_bench's (cpu_fusion_notes.md's): a = x*y; b = a+1;
+The chain is fusion_bench's: a = x*y; b = a+1;
 c = sigmoid(b); d = c*x; e = tanh(d); f = e-y; g = relu(f); out = g*0.5; the
 N-op chain is its first N steps (16 = twice). float32, sizes 1K, 64K, 1M, 16M,
 chain lengths 1, 2, 4, 8, 16, 2 intra-op threads (FX_BENCH_THREADS to change).

@@ -2,7 +2,7 @@
 // forward (or any function over tensors) on proxy tensors that hold no data
 // and records every ATen operator the code calls as a call_function node.
 //
-// How it works (see shared/research/tracer_prototype): proxies are
+// How it works: proxies are
 // storage-less tensors; while a trace runs, a boxed fallback on a dispatcher
 // key above autograd sees every operator call, records it, and computes its
 // output shapes on meta tensors (or, for operators without a meta kernel, on

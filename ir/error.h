@@ -1,7 +1,7 @@
 // Errors raised by fx. Caller mistakes are fx::Error (or one of its kinds);
 // broken invariants of fx itself are FX_INTERNAL_ASSERT failures, which are
 // also fx::Error so a service can catch everything fx throws in one place.
-// Messages follow STYLE.md: where (node) -> what -> how to fix -> context.
+// Messages read: where (node) -> what -> how to fix -> context.
 #pragma once
 
 #include <stdexcept>

@@ -1,5 +1,5 @@
 // Namespace: hands out unique node names exactly as torch.fx 1.13's
-// `_Namespace.create_name` does (fx_semantics.md §1.4), in amortised
+// `_Namespace.create_name` does, in amortised
 // constant time instead of FX's linear probe.
 //
 // Algorithm for create_name(candidate):

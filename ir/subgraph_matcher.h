@@ -1,5 +1,5 @@
 // SubgraphMatcher: finds the places where a pattern graph occurs in a graph,
-// as torch.fx's SubgraphMatcher does (fx_semantics.md §1.12). Matching is
+// as torch.fx's SubgraphMatcher does. Matching is
 // anchored at the nodes the pattern returns and walks their inputs backwards:
 // a pattern placeholder binds any value (a node or a literal), but one
 // placeholder must bind the same value everywhere; other nodes must have the

@@ -1,7 +1,6 @@
 // replace_pattern: finds every non-overlapping occurrence of a pattern graph
 // in a graph (ir/subgraph_matcher.h) and replaces it with a copy of a
-// replacement graph, as torch.fx's subgraph rewriter does (fx_semantics.md
-// §1.12). The replacement's placeholders take, in order, the values the
+// replacement graph, as torch.fx's subgraph rewriter does. The replacement's placeholders take, in order, the values the
 // pattern's placeholders matched (so both need the same number of inputs);
 // its nodes are inserted just before the first user of the matched values;
 // uses of the values the pattern returned are redirected to the replacement's

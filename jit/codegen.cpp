@@ -1,5 +1,5 @@
-// KernelSpec construction and the host C++ target. The CPU loop follows
-// shared/research/cpu_fusion_notes.md: <math.h> is included with __FAST_MATH__
+// KernelSpec construction and the host C++ target. In the CPU loop, <math.h>
+// is included with __FAST_MATH__
 // defined so glibc declares its libmvec SIMD variants, but the kernel is
 // compiled without -ffast-math; loops are `#pragma omp simd`, and threads come
 // from the caller, which splits the range over ATen's intra-op threads (see
@@ -112,8 +112,8 @@ std::string cpu_source(const KernelSpec& spec, const Variant& variant) {
   os << "// fx fused kernel " << spec.name << " (nodes";
   for (const auto& m : spec.members) os << " " << m;
   os << "), variant " << variant.key() << "\n";
-  // See Note in cpu_fusion_notes.md: declarations of libmvec's SIMD variants
-  // without fast-math code generation.
+  // glibc declares libmvec's SIMD variants only under __FAST_MATH__; defining it
+  // around the include gets the declarations without fast-math code generation.
   os << "#define __FAST_MATH__ 1\n#include <math.h>\n#undef __FAST_MATH__\n#include <stdint.h>\n";
   os << kernel_prelude();
   os << "\nextern \"C\" void fx_kernel(void* const* ptrs, const int64_t* sizes, "

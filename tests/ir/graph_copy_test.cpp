@@ -56,7 +56,7 @@ TEST(NodeCopy, WithoutTransformTheCopyPointsAtForeignNodesAndLintSaysSo) {
 }
 
 TEST(GraphCopy, RenamesAsFxDoes) {
-  // fx_semantics.md §1.2: copying [x, foo_1_1, foo_1, add] into a graph that
+  // torch.fx's renaming: copying [x, foo_1_1, foo_1, add] into a graph that
   // already has `add` gives [add, x, foo_1_1, foo_1, add_1].
   Graph src;
   Node* x = src.placeholder("x");

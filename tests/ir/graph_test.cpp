@@ -18,7 +18,8 @@ Names order(const Graph& g) {
   return out;
 }
 
-// fx_semantics.md E5, with ATen targets in place of torch.add / torch.mul.
+// A graph built by hand as torch.fx prints it, with ATen targets in place of
+// torch.add / torch.mul.
 TEST(GraphPrint, HandBuiltGraphMatchesFx) {
   Graph g;
   Node* x = g.placeholder("x");
@@ -64,7 +65,7 @@ TEST(GraphPrint, HandBuiltGraphMatchesFx) {
   EXPECT_EQ(g.size(), 16u);
 }
 
-// fx_semantics.md E1 as our tracer will record it.
+// The torch.fx documentation's module, as our tracer records it.
 TEST(GraphPrint, FxDocumentationExample) {
   Graph g;
   Node* x = g.placeholder("x");
