@@ -64,11 +64,29 @@ std::optional<Affine> read_batch_norm(const GraphModule& gm, const Node& n, std:
   return out;
 }
 
+// Whether bn is the only user of producer that reads its values. Others may
+// read its shape (the rank check of a scripted BatchNorm2d): the folded node
+// has the same shape and takes them over.
+bool only_value_user(const Node& producer, const Node* bn) {
+  for (const Node* u : producer.users())
+    if (u != bn && !passes::reads_shape_only(*u)) return false;
+  return true;
+}
+
+// bn and its producer are replaced by folded (inserted before the producer).
+void replace_pair(Graph& g, Node* bn, Node* producer, Node* folded) {
+  folded->meta() = bn->meta();
+  bn->replace_all_uses_with(folded);
+  g.erase_node(bn);
+  producer->replace_all_uses_with(folded);
+  g.erase_node(producer);
+}
+
 // Folds bn (reading `input` through affine f) into its producing convolution;
 // false when the producer is not a foldable convolution.
 bool fold_into_conv(GraphModule& gm, Node* bn, const Affine& f) {
   Node* conv = f.input;
-  if (conv->users().size() != 1) return false;
+  if (!only_value_user(*conv, bn)) return false;
   std::optional<passes::ConvCall> c = passes::read_conv(gm, *conv);
   if (!c || c->transposed || c->weight.size(0) != f.scale.numel()) return false;
   std::vector<int64_t> view(c->weight.dim(), 1);
@@ -79,10 +97,7 @@ bool fold_into_conv(GraphModule& gm, Node* bn, const Affine& f) {
   c->bias = bias * scale + f.shift.to(scale.scalar_type());
   auto at = gm.graph().inserting_before(conv);
   Node* folded = passes::emit_convolution(gm, *c, "_bn_folded_" + bn->name());
-  folded->meta() = bn->meta();
-  bn->replace_all_uses_with(folded);
-  gm.graph().erase_node(bn);
-  gm.graph().erase_node(conv);
+  replace_pair(gm.graph(), bn, conv, folded);
   return true;
 }
 
@@ -90,7 +105,7 @@ bool fold_into_conv(GraphModule& gm, Node* bn, const Affine& f) {
 // ([batch, features]: batch norm's channel dimension is the feature one).
 bool fold_into_linear(GraphModule& gm, Node* bn, const Affine& f) {
   Node* lin = f.input;
-  if (lin->users().size() != 1 || lin->op() != Op::CallFunction ||
+  if (!only_value_user(*lin, bn) || lin->op() != Op::CallFunction ||
       passes::op_base_name(lin->target()) != "aten::linear")
     return false;
   const TensorMeta* m = lin->tensor_meta();
@@ -109,11 +124,7 @@ bool fold_into_linear(GraphModule& gm, Node* bn, const Affine& f) {
   auto at = g.inserting_before(lin);
   Node* wn = passes::add_constant(gm, "_bn_folded_" + bn->name() + "_weight", weight);
   Node* bn_bias = passes::add_constant(gm, "_bn_folded_" + bn->name() + "_bias", bias);
-  Node* folded = g.call_function("aten::linear", {(*a)["input"], wn, bn_bias});
-  folded->meta() = bn->meta();
-  bn->replace_all_uses_with(folded);
-  g.erase_node(bn);
-  g.erase_node(lin);
+  replace_pair(g, bn, lin, g.call_function("aten::linear", {(*a)["input"], wn, bn_bias}));
   return true;
 }
 

@@ -1,8 +1,9 @@
 // fold_batch_norm: eval-mode batch norms become free. A batch norm in
 // inference (training=false, constant running statistics) is an affine map per
 // channel, y = x * s + t with s = gamma / sqrt(var + eps) and t = beta - mean * s.
-// When its input is a convolution with constant weights used by nothing else,
-// the map moves into the convolution: weight * s (per output channel) and
+// When its input is a convolution with constant weights whose values nothing
+// else reads (a rank or size check may, as scripted torch.nn modules do), the
+// map moves into the convolution: weight * s (per output channel) and
 // bias * s + t; the pair becomes one aten::convolution with new constants.
 // The same holds for an aten::linear with a 2-D output ([batch, features],
 // where batch norm's channels are the features): one aten::linear.
@@ -10,9 +11,10 @@
 // aten::add with constant per-channel tensors, which the fuser then merges
 // with its neighbours.
 //
-// Batch norms in training mode, with statistics that are not constants, or
-// on transposed convolutions (whose output channels lie in a different weight
-// dimension) are kept and logged. Numerics: folding rounds once in float32,
+// A batch norm after a transposed convolution (whose output channels lie in a
+// different weight dimension) is not folded into it; it becomes aten::mul and
+// aten::add like any other. Batch norms in training mode or with statistics
+// that are not constants are kept and logged. Numerics: folding rounds once in float32,
 // within 1e-5 relative of the unfolded graph. Returns whether the graph
 // changed; does not recompile.
 #pragma once

@@ -235,6 +235,12 @@ bool onednn_epilogues(GraphModule& gm, PassLog* log) {
     note(log, "kept everything: this LibTorch has no oneDNN");
     return false;
   }
+  bool any_meta = false;
+  for (const Node* n : gm.graph().nodes()) any_meta = any_meta || n->tensor_meta();
+  if (!any_meta) {
+    note(log, "kept everything: no node has tensor_meta (run shape_prop first)");
+    return false;
+  }
   int convs = 0, linears = 0;
   for (Node* n : gm.graph().nodes()) {
     if (rewrite_conv(gm, n))

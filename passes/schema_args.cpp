@@ -105,6 +105,20 @@ bool no_use_after(const Node& n, const Node& after) {
   return true;
 }
 
+bool reads_shape_only(const Node& n) {
+  if (n.op() != Op::CallFunction) return false;
+  std::string target = n.target();
+  if (target.rfind("jit.", 0) == 0) {  // jit.aten.dim -> aten::dim
+    target = target.substr(4);
+    size_t dot = target.find('.');
+    if (dot == std::string::npos) return false;
+    target.replace(dot, 1, "::");
+  }
+  std::string base = op_base_name(target);
+  return base == "aten::size" || base == "aten::sym_size" || base == "aten::dim" ||
+         base == "aten::numel" || base == "aten::sym_numel";
+}
+
 std::string op_base_name(const std::string& target) {
   size_t ns = target.find("::");
   size_t dot = target.find('.', ns == std::string::npos ? 0 : ns + 2);

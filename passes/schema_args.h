@@ -52,6 +52,12 @@ Node* add_constant(GraphModule& gm, const std::string& base, const at::Tensor& v
 // operation has consumed it.
 bool no_use_after(const Node& n, const Node& after);
 
+// Whether n reads only the rank or sizes of its tensor arguments (aten::size,
+// aten::dim, aten::numel and their TorchScript `jit.aten.*` spellings, as in
+// the rank checks of scripted torch.nn modules): replacing such an argument by
+// a value of the same shape keeps n's result.
+bool reads_shape_only(const Node& n);
+
 // The operator's ns::name without its overload (`aten::add.Tensor` -> `aten::add`).
 std::string op_base_name(const std::string& target);
 

@@ -1,0 +1,426 @@
+// fx::jit::optimize_for_inference on a conv-bn-relu residual net built with
+// the Graph API (its block a nested GraphModule) and on TorchScript models
+// (a small torchvision ResNet and mobilenet_v3_small, written in set-up by
+// make_optimize_models.py beside this file; skipped without Python, torch and
+// torchvision): the result equals the original module on fresh inputs of
+// other batch sizes, runs in inference mode, has no batch norm left, uses
+// oneDNN primitives when LibTorch has oneDNN, survives fx::save / fx::load
+// (packed weights saved dense, packed again by optimizing the loaded module),
+// and leaves the input module unchanged; OptimizeOptions without oneDNN and
+// fusion still give the same function.
+#include "jit/optimize.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "capture/torchscript_import.h"
+#include "serialize/serialize.h"
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include "jit/fused_kernel.h"
+#include "jit/fused_serialize.h"
+#include "tests/saved_files.h"
+
+namespace fx::jit {
+namespace {
+
+namespace fs = std::filesystem;
+
+// got == want within rtol 1e-4 and an absolute tolerance of 1e-4 of want's
+// largest magnitude (float32 sums over a few thousand products).
+::testing::AssertionResult close(const at::Tensor& got, const at::Tensor& want) {
+  if (got.sizes() != want.sizes())
+    return ::testing::AssertionFailure() << "shape " << got.sizes() << " != " << want.sizes();
+  at::Tensor g = got.to(at::kDouble), w = want.to(at::kDouble);
+  double atol = 1e-4 * std::max(1.0, w.abs().max().item<double>());
+  if (at::allclose(g, w, 1e-4, atol)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "max |got - want| = " << (g - w).abs().max().item<double>() << " (atol " << atol << ")";
+}
+
+size_t count(const Graph& g, const std::string& target) {
+  return g.find_nodes(Op::CallFunction, target).size();
+}
+
+size_t count_prefix(const Graph& g, const std::string& prefix) {
+  size_t n = 0;
+  for (const Node* node : g.nodes())
+    n += node->op() == Op::CallFunction && node->target().rfind(prefix, 0) == 0;
+  return n;
+}
+
+// Every tensor attribute of gm and of its nested GraphModules, cloned, by
+// qualified name; and the printed graphs. What "unchanged" compares.
+struct Snapshot {
+  std::map<std::string, at::Tensor> tensors;
+  std::vector<std::string> graphs;
+  bool inference_mode = false;
+};
+
+Snapshot snapshot(const GraphModule& gm, const std::string& prefix = "") {
+  Snapshot s;
+  s.inference_mode = gm.inference_mode();
+  s.graphs.push_back(prefix + ":\n" + gm.graph().str());
+  for (const auto& [name, v] : gm.attributes().values)
+    if (v.isTensor()) s.tensors[prefix + name] = v.toTensor().clone();
+  for (const auto& [name, m] : gm.attributes().modules)
+    if (auto child = std::dynamic_pointer_cast<GraphModule>(m)) {
+      Snapshot c = snapshot(*child, prefix + name + ".");
+      s.tensors.insert(c.tensors.begin(), c.tensors.end());
+      s.graphs.insert(s.graphs.end(), c.graphs.begin(), c.graphs.end());
+    }
+  return s;
+}
+
+void expect_unchanged(const GraphModule& gm, const Snapshot& before) {
+  Snapshot now = snapshot(gm);
+  EXPECT_EQ(now.graphs, before.graphs);
+  EXPECT_EQ(now.inference_mode, before.inference_mode);
+  ASSERT_EQ(now.tensors.size(), before.tensors.size());
+  for (const auto& [name, t] : before.tensors) {
+    ASSERT_TRUE(now.tensors.count(name)) << name;
+    EXPECT_TRUE(at::equal(now.tensors.at(name), t)) << name << " was written";
+  }
+}
+
+// Fused kernels in gm that fell back to eager after running.
+void expect_kernels_ran(const GraphModule& gm) {
+  for (const Node* n : gm.graph().find_nodes(Op::CallModule)) {
+    auto k = std::dynamic_pointer_cast<FusedKernel>(gm.get_submodule(n->target()));
+    if (!k) continue;
+    EXPECT_FALSE(k->fell_back()) << n->target() << ": " << k->fallback_reason();
+  }
+}
+
+// What every optimized module must satisfy: same function as original on
+// each input, inference mode, no batch norm, oneDNN primitives when there is
+// oneDNN (and onednn is on).
+void expect_optimized(GraphModule& original, GraphModule& optimized,
+                      const std::vector<at::Tensor>& inputs, bool onednn) {
+  EXPECT_TRUE(optimized.inference_mode());
+  const Graph& g = optimized.graph();
+  EXPECT_EQ(count(g, "aten::batch_norm"), 0u) << g.str();
+  if (onednn && at::hasMKLDNN())
+    EXPECT_GT(count_prefix(g, "mkldnn::"), 0u) << g.str();
+  else
+    EXPECT_EQ(count_prefix(g, "mkldnn::"), 0u) << g.str();
+  for (const at::Tensor& x : inputs) {
+    at::Tensor want = original.forward({x}).toTensor();
+    at::Tensor got = optimized.forward({x}).toTensor();
+    EXPECT_TRUE(close(got, want)) << "input " << x.sizes();
+    EXPECT_TRUE(got.is_inference()) << "input " << x.sizes();
+    EXPECT_EQ(got.strides(), want.strides()) << "input " << x.sizes();
+  }
+}
+
+// Saved and loaded, optimized gives the same outputs (weights come back
+// dense); optimizing the loaded module packs them again.
+void expect_save_load(GraphModule& optimized, const std::vector<at::Tensor>& inputs,
+                      const at::Tensor& example) {
+  register_serialization();
+  saved_files::TempFile file("fx_optimize_");
+  save(optimized, file.path());
+  std::unique_ptr<GraphModule> loaded = load(file.path());
+  EXPECT_TRUE(loaded->inference_mode());
+  EXPECT_EQ(loaded->graph().str(), optimized.graph().str());
+  for (const auto& [name, v] : loaded->attributes().values)
+    EXPECT_FALSE(v.isTensor() && v.toTensor().is_mkldnn()) << name << " was loaded packed";
+  for (const at::Tensor& x : inputs)
+    EXPECT_TRUE(close(loaded->forward({x}).toTensor(), optimized.forward({x}).toTensor()))
+        << "loaded, input " << x.sizes();
+  expect_kernels_ran(*loaded);
+
+  std::unique_ptr<GraphModule> again = optimize_for_inference(*loaded, {example});
+  if (at::hasMKLDNN()) {
+    size_t packed = 0;
+    for (const auto& [name, v] : again->attributes().values)
+      packed += v.isTensor() && v.toTensor().is_mkldnn();
+    EXPECT_GT(packed, 0u) << again->graph().str();
+  }
+  for (const at::Tensor& x : inputs)
+    EXPECT_TRUE(close(again->forward({x}).toTensor(), optimized.forward({x}).toTensor()))
+        << "re-optimized, input " << x.sizes();
+}
+
+// ---- a residual net built with the Graph API --------------------------------------------------
+
+Argument ints(std::vector<int64_t> v) { return Argument::list({v.begin(), v.end()}); }
+
+void add_bn(Attributes& a, const std::string& name, int64_t c) {
+  a.values[name + ".weight"] = at::randn({c}) * 0.2 + 1;
+  a.values[name + ".bias"] = at::randn({c}) * 0.2;
+  a.values[name + ".running_mean"] = at::randn({c}) * 0.2;
+  a.values[name + ".running_var"] = at::rand({c}) + 0.5;
+}
+
+Node* batch_norm(Graph& g, Node* x, const std::string& name) {
+  return g.call_function("aten::batch_norm",
+                         {x, g.get_attr(name + ".weight"), g.get_attr(name + ".bias"),
+                          g.get_attr(name + ".running_mean"), g.get_attr(name + ".running_var"),
+                          false, 0.1, 1e-5, true});
+}
+
+// block(x): relu(bn2(conv2(relu_(bn1(conv1(x))))) + x), 8 channels.
+std::shared_ptr<GraphModule> residual_block() {
+  auto g = std::make_unique<Graph>();
+  Node* x = g->placeholder("x");
+  Node* c1 = g->call_function(
+      "aten::conv2d", {x, g->get_attr("conv1.weight"), Argument(), ints({1, 1}), ints({1, 1})});
+  Node* r1 = g->call_function("aten::relu_", {batch_norm(*g, c1, "bn1")});
+  Node* c2 = g->call_function(
+      "aten::conv2d", {r1, g->get_attr("conv2.weight"), Argument(), ints({1, 1}), ints({1, 1})});
+  Node* add = g->call_function("aten::add.Tensor", {batch_norm(*g, c2, "bn2"), x});
+  g->output(g->call_function("aten::relu", {add}));
+  Attributes a;
+  a.values["conv1.weight"] = at::randn({8, 8, 3, 3}) * 0.15;
+  a.values["conv2.weight"] = at::randn({8, 8, 3, 3}) * 0.15;
+  add_bn(a, "bn1", 8);
+  add_bn(a, "bn2", 8);
+  return std::make_shared<GraphModule>(std::move(g), std::move(a), "BasicBlock");
+}
+
+// x [N, 3, H, W] -> relu(bn(conv 3 -> 8)) -> layer1 (a GraphModule) ->
+// dropout(train=False) -> detach -> mean over H, W -> linear(8 -> 5) -> sigmoid * 2.
+std::unique_ptr<GraphModule> small_net() {
+  auto g = std::make_unique<Graph>();
+  Node* x = g->placeholder("x");
+  Node* conv = g->call_function(
+      "aten::conv2d",
+      {x, g->get_attr("conv1.weight"), g->get_attr("conv1.bias"), ints({1, 1}), ints({1, 1})});
+  Node* relu = g->call_function("aten::relu", {batch_norm(*g, conv, "bn1")});
+  Node* block = g->call_module("layer1", {relu});
+  Node* drop = g->call_function("aten::dropout", {block, 0.2, false});
+  Node* detach = g->call_function("aten::detach", {drop});
+  Node* mean = g->call_function("aten::mean.dim", {detach, ints({2, 3})});
+  Node* fc =
+      g->call_function("aten::linear", {mean, g->get_attr("fc.weight"), g->get_attr("fc.bias")});
+  Node* sig = g->call_function("aten::sigmoid", {fc});
+  g->output(g->call_function("aten::mul.Scalar", {sig, 2}));
+  Attributes a;
+  a.values["conv1.weight"] = at::randn({8, 3, 3, 3}) * 0.3;
+  a.values["conv1.bias"] = at::randn({8}) * 0.1;
+  add_bn(a, "bn1", 8);
+  a.values["fc.weight"] = at::randn({5, 8}) * 0.3;
+  a.values["fc.bias"] = at::randn({5}) * 0.1;
+  a.modules["layer1"] = residual_block();
+  return std::make_unique<GraphModule>(std::move(g), std::move(a), "SmallNet");
+}
+
+TEST(OptimizeForInference, SmallResidualNet) {
+  auto gm = small_net();
+  Snapshot before = snapshot(*gm);
+  at::Tensor example = at::randn({2, 3, 16, 16});
+  PassLog log;
+  std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {example}, {}, &log);
+  expect_unchanged(*gm, before);
+
+  const Graph& g = opt->graph();
+  for (const char* gone : {"aten::dropout", "aten::detach", "aten::relu_", "aten::conv2d"})
+    EXPECT_EQ(count(g, gone), 0u) << gone << "\n" << g.str();
+  for (const Node* n : g.find_nodes(Op::CallModule))
+    EXPECT_NE(n->target(), "layer1") << "the block was not inlined";
+  if (at::hasMKLDNN()) {
+    // Three convolutions, the block's second with its residual add and relu.
+    EXPECT_EQ(count_prefix(g, "mkldnn::_convolution_pointwise"), 3u) << g.str();
+    EXPECT_EQ(count(g, "mkldnn::_convolution_pointwise.binary"), 1u) << g.str();
+  }
+  std::string text = log.str();
+  size_t at = 0;
+  for (const char* section :
+       {"inline_modules:", "remove_inference_noops:", "functionalize:", "fold_constants:",
+        "fold_batch_norm:", "onednn_epilogues:", "pack_onednn_weights:", "fuse:"}) {
+    size_t found = text.find(section, at);
+    EXPECT_NE(found, std::string::npos) << section << " missing or out of order in\n" << text;
+    if (found != std::string::npos) at = found;
+  }
+  EXPECT_NE(text.find("folded 3 batch norms into convolutions"), std::string::npos) << text;
+
+  std::vector<at::Tensor> inputs = {at::randn({2, 3, 16, 16}), at::randn({5, 3, 16, 16}),
+                                    at::randn({1, 3, 20, 12})};
+  expect_optimized(*gm, *opt, inputs, true);
+  expect_kernels_ran(*opt);
+  expect_unchanged(*gm, before);
+  expect_save_load(*opt, inputs, example);
+}
+
+TEST(OptimizeForInference, WithoutOnednnOrFusion) {
+  auto gm = small_net();
+  Snapshot before = snapshot(*gm);
+  at::Tensor example = at::randn({2, 3, 16, 16});
+  OptimizeOptions options;
+  options.onednn = false;
+  options.fuse = false;
+  std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {example}, options);
+  expect_unchanged(*gm, before);
+  const Graph& g = opt->graph();
+  EXPECT_TRUE(g.find_nodes(Op::CallModule).empty()) << g.str();
+  EXPECT_EQ(count(g, "aten::convolution"), 3u) << g.str();
+  EXPECT_EQ(count(g, "aten::relu"), 3u) << g.str() << "\nthe in-place relu_ is functional";
+  for (const auto& [name, v] : opt->attributes().values)
+    EXPECT_FALSE(v.isTensor() && v.toTensor().is_mkldnn()) << name;
+  expect_optimized(*gm, *opt, {at::randn({3, 3, 16, 16}), at::randn({1, 3, 9, 11})}, false);
+
+  // Batch-norm folding off too: the batch norms stay.
+  options.fold_batch_norm = false;
+  std::unique_ptr<GraphModule> plain = optimize_for_inference(*gm, {example}, options);
+  EXPECT_EQ(count(plain->graph(), "aten::batch_norm"), 3u) << plain->graph().str();
+  at::Tensor x = at::randn({4, 3, 16, 16});
+  EXPECT_TRUE(close(plain->forward({x}).toTensor(), gm->forward({x}).toTensor()));
+  expect_unchanged(*gm, before);
+}
+
+// ---- TorchScript models -----------------------------------------------------------------------
+
+// $FX_PYTHON, then the project's virtual environment (scripts/setup.sh).
+std::vector<std::string> python_candidates() {
+  std::vector<std::string> out;
+  if (const char* p = std::getenv("FX_PYTHON"); p && *p) out.push_back(p);
+  if (const char* venv = std::getenv("FX_VENV"); venv && *venv) {
+    out.push_back(std::string(venv) + "/bin/python");
+  } else {
+    const char* home = std::getenv("HOME");
+    out.push_back(std::string(home ? home : "") + "/.cache/fx/venv-torch2.11/bin/python");
+  }
+  return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// __FILE__ may be relative to the build directory (ccache's base dir), so
+// look beside the test binary and under the working directory too.
+std::string script_path() {
+  fs::path here = fs::path(__FILE__).parent_path();
+  std::vector<fs::path> candidates = {here};
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path() / here);
+  candidates.push_back(fs::current_path() / "tests" / "jit");
+  for (const fs::path& dir : candidates) {
+    fs::path p = dir / "make_optimize_models.py";
+    if (fs::exists(p, ec)) return fs::absolute(p).string();
+  }
+  return "";
+}
+
+class OptimizeTorchScript : public ::testing::Test {
+ protected:
+  // Writes the models once for the suite with the first Python that has
+  // torch and torchvision (the script exits with 77 when one lacks them).
+  static void SetUpTestSuite() {
+    std::string script = script_path();
+    if (script.empty()) {
+      error_ = "make_optimize_models.py not found beside " + std::string(__FILE__);
+      return;
+    }
+    char tmpl[] = "/tmp/fx_optimize_XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      error_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    std::string log = dir_ + "/make.log";
+    std::string tried;
+    for (const std::string& python : python_candidates()) {
+      if (::access(python.c_str(), X_OK) != 0) {
+        tried += "\n  " + python + ": not found";
+        continue;
+      }
+      int rc = std::system(
+          ("'" + python + "' '" + script + "' '" + dir_ + "' >'" + log + "' 2>&1").c_str());
+      rc = rc == -1 ? -1 : WEXITSTATUS(rc);
+      if (rc == 0) return;
+      if (rc != 77) {
+        error_ = "make_optimize_models.py failed with " + python + ":\n" + read_text(log);
+        return;
+      }
+      std::string why = read_text(log);
+      while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+      tried += "\n  " + python + ": " + why;
+    }
+    skip_ =
+        "no Python with torch and torchvision to write the models (set FX_PYTHON or run "
+        "scripts/setup.sh); tried:" +
+        tried;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    dir_.clear();
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    ASSERT_TRUE(error_.empty()) << error_;
+  }
+
+  // Imports model `name` (its children kept as call_module GraphModules),
+  // optimizes it for a [1, 3, 64, 64] example and checks it against both the
+  // imported module and TorchScript itself.
+  static void check(const std::string& name) {
+    std::string path = dir_ + "/" + name + ".pt";
+    torch::jit::Module ts = torch::jit::load(path);
+    ts.eval();
+    std::unique_ptr<GraphModule> gm = import_torchscript(ts);
+    ASSERT_FALSE(gm->graph().find_nodes(Op::CallModule).empty());
+    Snapshot before = snapshot(*gm);
+    at::Tensor example = at::randn({1, 3, 64, 64});
+    PassLog log;
+    std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {example}, {}, &log);
+    expect_unchanged(*gm, before);
+    SCOPED_TRACE(log.str());
+    // Every batch norm follows a convolution, and goes into it.
+    EXPECT_NE(log.str().find("batch norms into convolutions"), std::string::npos);
+    EXPECT_EQ(log.str().find("into mul + add"), std::string::npos);
+    for (const Node* n : opt->graph().find_nodes(Op::CallModule))
+      EXPECT_TRUE(std::dynamic_pointer_cast<FusedKernel>(opt->get_submodule(n->target())))
+          << n->target() << " is not a fused kernel: the model was not inlined";
+
+    std::vector<at::Tensor> inputs = {at::randn({1, 3, 64, 64}), at::randn({3, 3, 64, 64}),
+                                      at::randn({2, 3, 48, 56})};
+    expect_optimized(*gm, *opt, inputs, true);
+    {
+      torch::NoGradGuard no_grad;
+      for (const at::Tensor& x : inputs)
+        EXPECT_TRUE(close(opt->forward({x}).toTensor(), ts.forward({x}).toTensor()))
+            << "against TorchScript, input " << x.sizes();
+    }
+    expect_kernels_ran(*opt);
+    expect_unchanged(*gm, before);
+    expect_save_load(*opt, inputs, example);
+
+    OptimizeOptions options;
+    options.onednn = false;
+    options.fuse = false;
+    std::unique_ptr<GraphModule> plain = optimize_for_inference(*gm, {example}, options);
+    EXPECT_TRUE(plain->graph().find_nodes(Op::CallModule).empty()) << plain->graph().str();
+    expect_optimized(*gm, *plain, inputs, false);
+  }
+
+  static std::string dir_;
+  static std::string skip_;
+  static std::string error_;
+};
+
+std::string OptimizeTorchScript::dir_;
+std::string OptimizeTorchScript::skip_;
+std::string OptimizeTorchScript::error_;
+
+TEST_F(OptimizeTorchScript, MiniResNet) { check("mini_resnet_script"); }
+
+TEST_F(OptimizeTorchScript, MobileNetV3Small) { check("mobilenet_v3_small_script"); }
+
+}  // namespace
+}  // namespace fx::jit
