@@ -115,11 +115,13 @@ CpuKernelFn load(const fs::path& so, std::string* why) {
   return reinterpret_cast<CpuKernelFn>(f);
 }
 
-// A valid disk entry, or nullptr (a miss).
+// A valid disk entry, or nullptr (a miss). Both files must pass
+// read_private_file (Note [Kernel cache directory]) before the library is
+// handed to dlopen.
 std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key) {
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
   std::string sum, bytes;
-  if (!read_whole_file(ok, &sum) || !read_whole_file(so, &bytes) || sum != hash_hex(bytes))
+  if (!read_private_file(ok, &sum) || !read_private_file(so, &bytes) || sum != hash_hex(bytes))
     return nullptr;
   std::string why;
   if (!loadable_elf(bytes, &why)) return nullptr;
@@ -136,40 +138,39 @@ std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key
 std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOptions& o,
                                  const std::string& compiler, const std::vector<std::string>& flags,
                                  const std::string& key) {
-  fs::path dir = o.cache_dir.empty() ? fs::path(default_cache_dir()) : fs::path(o.cache_dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !o.disk_cache) {
-    dir = fs::temp_directory_path() / "fx-kernels";
-    fs::create_directories(dir, ec);
-  }
-  if (o.disk_cache) {
-    if (auto k = from_disk(dir, key)) {
+  const std::string cache = o.disk_cache ? kernel_cache_dir(o.cache_dir) : std::string();
+  if (!cache.empty()) {
+    if (auto k = from_disk(cache, key)) {
       ++g_disk_hits;
       return k;
     }
   }
   auto start = std::chrono::steady_clock::now();
   std::string stem = key + "." + std::to_string(getpid()) + "." + std::to_string(++g_counter);
-  fs::path src = dir / (stem + ".cpp");
-  bool cache = o.disk_cache;
-  if (!write_whole_file(src, source)) {
-    fs::remove(src, ec);  // a full disk leaves a partial file
-    // A cache that can be read but not written (mounted read-only, shared
-    // with other users) still serves its hits; a miss is built privately
-    // and not saved.
-    const fs::path private_dir = fs::temp_directory_path() / "fx-kernels";
-    fs::path retry = private_dir / (stem + ".cpp");
-    if (dir == private_dir ||
-        (fs::create_directories(private_dir, ec), !write_whole_file(retry, source))) {
-      ++g_failures;
-      fs::remove(retry, ec);
-      throw CompileError("cannot write kernel source to " + src.string());
-    }
-    dir = private_dir;
-    src = retry;
-    cache = false;
+  fs::path dir = cache;
+  bool save = !cache.empty();
+  std::error_code ec;
+  const std::string src_name = stem + ".cpp";
+  if (save && !write_private_file(dir / src_name, source)) {
+    // A cache that can be read but not written (mounted read-only) still
+    // serves its hits; a miss is built privately and not saved.
+    fs::remove(dir / src_name, ec);  // a full disk leaves a partial file
+    save = false;
   }
+  if (!save) {
+    std::string why;
+    dir = private_build_dir(&why);
+    if (dir.empty()) {
+      ++g_failures;
+      throw CompileError("cannot compile the kernel: " + why);
+    }
+    if (!write_private_file(dir / src_name, source)) {
+      ++g_failures;
+      fs::remove(dir / src_name, ec);
+      throw CompileError("cannot write kernel source to " + (dir / src_name).string());
+    }
+  }
+  const fs::path src = dir / src_name;
   const fs::path tmp_so = dir / (stem + ".so.tmp");
   std::string cmd = quote(compiler);
   for (const auto& f : flags) cmd += " " + quote(f);
@@ -191,8 +192,11 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
                        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
                        "): " + cmd + "\n" + log + "source saved to " + kept.string());
   }
-  std::string bytes, why;
-  if (!read_whole_file(tmp_so, &bytes) || !loadable_elf(bytes, &why)) {
+  std::string bytes, why = "cannot be read";
+  // The compiler's umask may have left it group-writable, which a later
+  // read_private_file would refuse.
+  fs::permissions(tmp_so, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (!read_private_file(tmp_so, &bytes) || !loadable_elf(bytes, &why)) {
     ++g_failures;
     fs::remove(tmp_so, ec);
     fs::remove(src, ec);
@@ -201,7 +205,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
   }
   fs::path tmp_ok = dir / (stem + ".ok.tmp");
   fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
-  bool saved = cache && write_whole_file(tmp_ok, hash_hex(bytes));
+  bool saved = save && write_private_file(tmp_ok, hash_hex(bytes));
   if (saved) {
     fs::rename(tmp_so, so, ec);
     if (!ec) fs::rename(tmp_ok, ok, ec);
@@ -250,14 +254,7 @@ std::vector<std::string> default_cpu_flags() {
           "-lm"};
 }
 
-std::string default_cache_dir() {
-  if (const char* d = std::getenv("FX_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
-    return (fs::path(x) / "fx" / "kernels").string();
-  if (const char* h = std::getenv("HOME"); h && *h)
-    return (fs::path(h) / ".cache" / "fx" / "kernels").string();
-  return (fs::temp_directory_path() / "fx-kernels").string();
-}
+std::string default_cache_dir() { return kernel_cache_dir(""); }
 
 std::string hash_hex(const std::string& data) {
   uint64_t h = 1469598103934665603ull;

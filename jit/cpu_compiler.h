@@ -2,15 +2,17 @@
 // source: an in-memory cache (one compile per key even when many threads ask
 // at once) over a disk cache of shared libraries.
 //
-// Note [Kernel disk cache]: entries live in FX_CACHE_DIR (default
-// $XDG_CACHE_HOME/fx/kernels, else ~/.cache/fx/kernels) as <key>.so plus
-// <key>.ok, which holds a checksum of the .so; both are written to temporary
-// names and renamed into place, so readers never see half an entry. A missing
-// or mismatching checksum, a file that is not a whole shared object for this
-// machine, or one without the kernel in it is a miss (the entry is rebuilt),
-// never a crash. A cache directory that cannot be created is replaced by
-// $TMPDIR/fx-kernels; from one that cannot be written, hits are still loaded
-// and misses are built in $TMPDIR/fx-kernels without being saved. The key
+// Note [Kernel disk cache]: entries live in the directory chosen by Note
+// [Kernel cache directory] (jit/disk_cache.h: CpuCompilerOptions::cache_dir,
+// else FX_CACHE_DIR, else $XDG_CACHE_HOME/fx/kernels or ~/.cache/fx/kernels,
+// else $TMPDIR/fx-kernels-<euid>; only a directory and files that no other
+// user can write, else no disk cache) as <key>.so plus <key>.ok, which holds
+// a checksum of the .so; both are written to temporary names and renamed into
+// place, so readers never see half an entry. A missing or mismatching
+// checksum, a file that is not a whole shared object for this machine, or one
+// without the kernel in it is a miss (the entry is rebuilt), never a crash.
+// From a cache directory that cannot be written, hits are still loaded and
+// misses are built in private_build_dir() without being saved. The key
 // hashes the source, the compiler, its flags and the CPU's features.
 #pragma once
 #include <cstdint>
@@ -32,6 +34,8 @@ struct CpuCompilerOptions {
 
 // -O3 -march=native -fopenmp-simd -fno-math-errno -fwrapv -fPIC -shared; never -ffast-math.
 std::vector<std::string> default_cpu_flags();
+// The directory used when cache_dir is empty, created and checked (Note
+// [Kernel cache directory]); empty when none may be used.
 std::string default_cache_dir();
 
 struct CpuKernel {

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 
 #include "ir/error.h"
@@ -32,14 +31,15 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 std::shared_ptr<const CudaKernel> build(const std::string& source, const std::string& name,
                                         int device, const CudaCompilerOptions& o,
                                         const std::string& arch, const std::string& key) {
-  const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+  // Empty: no disk cache (Note [Kernel cache directory]).
+  const std::string dir = o.disk_cache ? kernel_cache_dir(o.cache_dir) : std::string();
   const std::string ext = arch.rfind("sm_", 0) == 0 ? ".cubin" : ".ptx";
   auto k = std::make_shared<CudaKernel>();
   k->key = key;
   k->arch = arch;
   std::string image;
   auto start = std::chrono::steady_clock::now();
-  if (o.disk_cache && read_cache_entry(dir, key, ext, &image)) {
+  if (!dir.empty() && read_cache_entry(dir, key, ext, &image)) {
     try {
       k->function = std::make_shared<CudaFunction>(image, device, name);
       k->from_disk = true;
@@ -60,10 +60,10 @@ std::shared_ptr<const CudaKernel> build(const std::string& source, const std::st
     ++g_failures;
     throw;
   }
-  if (o.disk_cache) write_cache_entry(dir, key, ext, image);
-  if (const char* dump = std::getenv("FX_JIT_DUMP"); dump && std::string(dump) == "1") {
-    std::ofstream(std::filesystem::path(dir) / (key + ".cu")) << source;
-  }
+  if (!dir.empty()) write_cache_entry(dir, key, ext, image);
+  if (const char* dump = std::getenv("FX_JIT_DUMP");
+      !dir.empty() && dump && std::string(dump) == "1")
+    write_private_file(std::filesystem::path(dir) / (key + ".cu"), source);
   auto load_start = std::chrono::steady_clock::now();
   k->function = std::make_shared<CudaFunction>(image, device, name);
   k->load_ms = ms_since(load_start);

@@ -13,7 +13,7 @@
 namespace fx::jit {
 
 struct CudaCompilerOptions {
-  std::string cache_dir;  // empty: default_cache_dir() (jit/cpu_compiler.h)
+  std::string cache_dir;  // empty: Note [Kernel cache directory] (jit/disk_cache.h)
   bool disk_cache = true;
   std::string arch;  // empty: the device's (nvrtc_target_arch of cuda_device_arch)
 };

@@ -354,6 +354,9 @@ TEST(JitFaults, CacheHoldsTruncatedOrForeignFiles) {
     SCOPED_TRACE(c.what);
     fs::path cache = dir.path() / ("case" + std::to_string(n++));
     fs::create_directories(cache);
+    // 0700 whatever the umask: a group-writable cache is refused (Note
+    // [Kernel cache directory]).
+    fs::permissions(cache, fs::perms::owner_all);
     std::ofstream(cache / so.filename(), std::ios::binary) << c.so;
     if (std::string(c.what) != "checksum file missing")
       std::ofstream(cache / ok.filename())
