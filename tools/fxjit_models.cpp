@@ -6,6 +6,7 @@
 
 #include "ir/error.h"
 #include "serialize/serialize.h"
+#include "capture/export_import.h"
 #include "capture/tracer.h"
 
 #if __has_include("capture/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
@@ -88,6 +89,17 @@ LoadedModel load_model(const std::string& spec) {
     m.description = "saved GraphModule " + spec;
     return m;
   }
+  if (prefix.rfind("PK", 0) == 0 && is_exported_archive(spec)) {
+    LoadedModel m;
+    m.gm = load_exported(spec);
+    m.description = "torch.export archive " + spec;
+    try {
+      m.default_inputs = exported_sample_inputs(spec);
+    } catch (const Error&) {
+      // Inputs are optional: without them the user passes --input.
+    }
+    return m;
+  }
   if (prefix.rfind("PK", 0) == 0) {
 #if __has_include("capture/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
     LoadedModel m;
@@ -104,8 +116,9 @@ LoadedModel load_model(const std::string& spec) {
   }
   std::string names;
   for (const auto& n : builtin_models()) names += (names.empty() ? "" : ", ") + n;
-  throw Error(ErrorKind::kRuntime, "'" + spec + "' is neither a built-in model (" + names +
-                                       "), an fx::save file nor a TorchScript file");
+  throw Error(ErrorKind::kRuntime,
+              "'" + spec + "' is neither a built-in model (" + names +
+                  "), an fx::save file, a torch.export archive nor a TorchScript file");
 }
 
 std::vector<c10::IValue> load_inputs(const std::string& path) {

@@ -1,7 +1,7 @@
 // Models fxjit can load by name or from a file: built-in examples (traced
-// from C++ torch::nn modules), saved GraphModules (fx::save files) and
-// TorchScript files. Kept apart from the command-line code so tests and other
-// tools can load models the same way.
+// from C++ torch::nn modules), saved GraphModules (fx::save files),
+// TorchScript files and torch.export archives (.pt2). Kept apart from the
+// command-line code so tests and other tools can load models the same way.
 #pragma once
 
 #include <functional>
@@ -28,8 +28,8 @@ struct LoadedModel {
 // The built-in model names, for --help.
 std::vector<std::string> builtin_models();
 
-// A built-in name, an fx::save file, or a TorchScript file. Throws fx::Error
-// with a clear message for anything else.
+// A built-in name, an fx::save file, a TorchScript file or a .pt2 archive.
+// Throws fx::Error with a clear message for anything else.
 LoadedModel load_model(const std::string& spec);
 
 // Tensors from a file written by Python's torch.save (or torch::pickle_save):
