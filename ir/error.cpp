@@ -1,5 +1,9 @@
 #include "ir/error.h"
 
+#include <exception>
+
+#include <c10/util/Exception.h>
+
 #include "ir/node.h"
 
 namespace fx {
@@ -17,12 +21,37 @@ const char* error_kind_name(ErrorKind kind) {
   return "?";
 }
 
+void throw_error(ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::kGraph: throw GraphError(message);
+    case ErrorKind::kLint: throw LintError(message);
+    case ErrorKind::kParse: throw ParseError(message);
+    case ErrorKind::kTrace: throw TraceError(message);
+    case ErrorKind::kCompile: throw CompileError(message);
+    case ErrorKind::kRuntime: throw RuntimeError(message);
+    case ErrorKind::kInternal: throw InternalError(message);
+  }
+  throw Error(kind, message);
+}
+
+void rethrow_with_context(const std::string& context) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    throw_error(e.kind(), context + ": " + e.what());
+  } catch (const c10::Error& e) {
+    throw RuntimeError(context + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw RuntimeError(context + ": " + e.what());
+  }
+}
+
 void throw_node_error(const Node& node, const std::string& what, ErrorKind kind) {
-  throw Error(kind, describe(node) + ": " + what);
+  throw_error(kind, describe(node) + ": " + what);
 }
 
 void throw_internal(const char* file, int line, const char* cond, const std::string& what) {
-  throw Error(ErrorKind::kInternal, std::string("fx internal error at ") + file + ":" +
+  throw InternalError(std::string("fx internal error at ") + file + ":" +
                                         std::to_string(line) + ": " + cond + " failed: " + what +
                                         "; please report this as a bug");
 }

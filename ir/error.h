@@ -32,15 +32,32 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
-class TraceError : public Error {
- public:
-  explicit TraceError(const std::string& message) : Error(ErrorKind::kTrace, message) {}
-};
+// One type per kind, so callers can catch the kind they handle. Every fx
+// error is built through throw_error (or one of these constructors), so a
+// kind and its type never disagree.
+#define FX_DEFINE_ERROR(Name, Kind) \
+  class Name : public Error {       \
+   public:                          \
+    explicit Name(const std::string& message) : Error(ErrorKind::Kind, message) {} \
+  };
+FX_DEFINE_ERROR(GraphError, kGraph)
+FX_DEFINE_ERROR(LintError, kLint)
+FX_DEFINE_ERROR(ParseError, kParse)
+FX_DEFINE_ERROR(TraceError, kTrace)
+FX_DEFINE_ERROR(CompileError, kCompile)
+FX_DEFINE_ERROR(RuntimeError, kRuntime)
+FX_DEFINE_ERROR(InternalError, kInternal)
+#undef FX_DEFINE_ERROR
 
-class CompileError : public Error {
- public:
-  explicit CompileError(const std::string& message) : Error(ErrorKind::kCompile, message) {}
-};
+// Throws the exception type of `kind` with message.
+[[noreturn]] void throw_error(ErrorKind kind, const std::string& message);
+
+// Called inside a catch block: rethrows the exception being handled with
+// "context: " in front of its message. An fx::Error keeps its kind and type
+// (a CompileError inside a node is still a CompileError); LibTorch's
+// c10::Error and any other std::exception become a RuntimeError; anything
+// else is rethrown unchanged.
+[[noreturn]] void rethrow_with_context(const std::string& context);
 
 // "node 'mul_2' (call_function aten::mul.Tensor)": how every error names a node.
 std::string describe(const Node& node);

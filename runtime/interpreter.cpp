@@ -37,11 +37,8 @@ c10::IValue Interpreter::run(std::vector<c10::IValue> args) {
     c10::IValue value;
     try {
       value = run_node(*n);
-    } catch (const c10::Error& e) {
-      throw Error(ErrorKind::kRuntime,
-                  "while executing " + describe(*n) + ": " + e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kRuntime, "while executing " + describe(*n) + ": " + e.what());
+    } catch (const std::exception&) {
+      rethrow_with_context("while executing " + describe(*n));
     }
     env_[n] = value;
     if (gc_) {

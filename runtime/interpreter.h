@@ -4,8 +4,9 @@
 // Transformer are Interpreters); run_node dispatches to them.
 //
 // Values live in an environment keyed by node and, by default, are dropped
-// right after their last use. An error inside a node is rethrown as
-// fx::Error(kRuntime) prefixed with `while executing node '...' (...)`.
+// right after their last use. An error inside a node is rethrown prefixed
+// with `while executing node '...' (...)`, keeping its kind and type (an
+// fx::Error stays what it was; LibTorch's errors become fx::RuntimeError).
 // An Interpreter is not thread-safe; use one per thread (forward() is).
 #pragma once
 

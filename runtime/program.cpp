@@ -38,11 +38,6 @@ bool receives_object(const Node& n) {
   return self->op() == Op::CallFunction && self->target().rfind("__torch__.torch.classes.", 0) == 0;
 }
 
-std::string error_text(const std::exception& e) {
-  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
-  return e.what();
-}
-
 }  // namespace
 
 std::shared_ptr<const Program> Program::build(const Graph& graph, const Attributes& attributes,
@@ -293,8 +288,8 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
     }
     try {
       slots[instr.out] = execute(instr, slots, stack);
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kRuntime, "while executing " + instr.where + ": " + error_text(e));
+    } catch (const std::exception&) {
+      rethrow_with_context("while executing " + instr.where);
     }
     for (int r : instr.release) slots[r] = c10::IValue();
   }

@@ -1,0 +1,40 @@
+// expect_error: the one way tests check that something fails with an
+// fx::Error of a given kind whose message contains given fragments.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "ir/error.h"
+
+namespace fx::testing_support {
+
+// Runs f and returns the message of the fx::Error it throws. Fails the test
+// when f throws nothing, throws something that is not an fx::Error, throws
+// another kind, or the message misses one of the fragments.
+inline std::string expect_error(const std::function<void()>& f, ErrorKind kind,
+                                std::initializer_list<std::string> fragments = {}) {
+  std::string message;
+  try {
+    f();
+    ADD_FAILURE() << "expected an fx::Error (" << error_kind_name(kind)
+                  << "), nothing was thrown";
+    return message;
+  } catch (const Error& e) {
+    message = e.what();
+    EXPECT_EQ(error_kind_name(e.kind()), std::string(error_kind_name(kind))) << message;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected an fx::Error (" << error_kind_name(kind) << "), got "
+                  << e.what();
+    return e.what();
+  }
+  for (const std::string& fragment : fragments)
+    EXPECT_NE(message.find(fragment), std::string::npos)
+        << "the message lacks '" << fragment << "': " << message;
+  return message;
+}
+
+}  // namespace fx::testing_support
