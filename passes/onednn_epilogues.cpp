@@ -4,6 +4,7 @@
 #include <ATen/Context.h>
 
 #include "ir/graph.h"
+#include "ir/legalize.h"
 #include "passes/conv_call.h"
 #include "passes/schema_args.h"
 
@@ -96,7 +97,19 @@ Node* read_residual_add(const Node& u, const Node& p) {
   return rest->to_node();
 }
 
-Node* only_user(const Node& n) { return n.users().size() == 1 ? n.users()[0] : nullptr; }
+// The one user of n that reads its values, or nullptr. Shape readers
+// (aten::dim, aten::size: a scripted torch.nn module's rank checks) do not
+// count: the fused primitive's result has the same shape, and they are
+// redirected to it (replace_chain).
+Node* only_user(const Node& n) {
+  Node* user = nullptr;
+  for (Node* u : n.users()) {
+    if (passes::reads_shape_only(*u)) continue;
+    if (user) return nullptr;
+    user = u;
+  }
+  return user;
+}
 
 bool cpu_float(const Node* n) {
   const TensorMeta* m = n ? n->tensor_meta() : nullptr;
@@ -138,9 +151,11 @@ Epilogue read_epilogue(const Node& p, bool unary_after_add) {
 }
 
 // Replaces p and the nodes of e by `replacement` (built by make at the
-// position of the last of them).
+// position of the last of them). Shape readers of p and of the folded nodes
+// read the replacement instead (same shape), which may put them before it:
+// *reordered is set then, and the caller legalizes the graph.
 template <typename Make>
-void replace_chain(Graph& g, Node* p, const Epilogue& e, Make make) {
+void replace_chain(Graph& g, Node* p, const Epilogue& e, bool* reordered, Make make) {
   Node* last = e.folded.empty() ? p : e.folded.back();
   Node* r;
   {
@@ -148,19 +163,30 @@ void replace_chain(Graph& g, Node* p, const Epilogue& e, Make make) {
     r = make();
   }
   r->meta() = last->meta();
+  std::vector<Node*> replaced = {p};
+  replaced.insert(replaced.end(), e.folded.begin(), e.folded.end());
+  for (Node* n : replaced) {
+    if (n == last) continue;
+    std::vector<Node*> readers(n->users().begin(), n->users().end());
+    for (Node* u : readers) {
+      if (!passes::reads_shape_only(*u)) continue;  // the next folded node
+      u->replace_input_with(n, r);
+      *reordered = true;
+    }
+  }
   last->replace_all_uses_with(r);
   for (auto it = e.folded.rbegin(); it != e.folded.rend(); ++it) g.erase_node(*it);
   g.erase_node(p);
 }
 
-bool rewrite_conv(GraphModule& gm, Node* n) {
+bool rewrite_conv(GraphModule& gm, Node* n, bool* reordered) {
   std::optional<passes::ConvCall> c = passes::read_conv(gm, *n);
   if (!c || c->transposed || c->weight.dim() != 4 || !cpu_float(n) || !cpu_float(c->input) ||
       c->weight.scalar_type() != at::kFloat || c->input->tensor_meta()->shape.size() != 4)
     return false;
   Graph& g = gm.graph();
   Epilogue e = read_epilogue(*n, /*unary_after_add=*/true);
-  replace_chain(g, n, e, [&] {
+  replace_chain(g, n, e, reordered, [&] {
     Node* x = g.call_function("aten::contiguous", {c->input},
                               {{"memory_format", c10::MemoryFormat::ChannelsLast}});
     x->meta() = c->input->meta();
@@ -184,7 +210,7 @@ bool rewrite_conv(GraphModule& gm, Node* n) {
   return true;
 }
 
-bool rewrite_linear(GraphModule& gm, Node* n) {
+bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered) {
   if (n->op() != Op::CallFunction || passes::op_base_name(n->target()) != "aten::linear")
     return false;
   std::optional<SchemaArgs> a = SchemaArgs::of(*n);
@@ -198,7 +224,7 @@ bool rewrite_linear(GraphModule& gm, Node* n) {
     return false;
   Graph& g = gm.graph();
   Epilogue e = read_epilogue(*n, /*unary_after_add=*/false);
-  replace_chain(g, n, e, [&] {
+  replace_chain(g, n, e, reordered, [&] {
     Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight", w->contiguous());
     Argument bn;
     if (b && b->defined()) bn = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *b);
@@ -242,12 +268,14 @@ bool onednn_epilogues(GraphModule& gm, PassLog* log) {
     return false;
   }
   int convs = 0, linears = 0;
+  bool reordered = false;
   for (Node* n : gm.graph().nodes()) {
-    if (rewrite_conv(gm, n))
+    if (rewrite_conv(gm, n, &reordered))
       ++convs;
-    else if (rewrite_linear(gm, n))
+    else if (rewrite_linear(gm, n, &reordered))
       ++linears;
   }
+  if (reordered) legalize(gm.graph());
   if (convs) note(log, "rewrote " + std::to_string(convs) + " convolutions as oneDNN primitives");
   if (linears) note(log, "rewrote " + std::to_string(linears) + " linear layers as oneDNN primitives");
   if (convs) keep_output_layout(gm.graph());

@@ -8,7 +8,9 @@
 // a following add). Activations taken in: relu, sigmoid, tanh, hardswish,
 // silu, hardsigmoid, gelu (both approximations), hardtanh, relu6, clamp with
 // numeric bounds, leaky_relu. Each folded node must be the only user of the
-// one before it.
+// one before it, shape readers aside: the rank and size checks of scripted
+// torch.nn modules (aten::dim, aten::size) read the primitive's result
+// instead, and the graph is put back in topological order when that moves them.
 //
 // Weights stay dense here (convolution weights channels last);
 // pack_onednn_weights lays them out for oneDNN ahead of time.

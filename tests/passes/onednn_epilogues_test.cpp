@@ -242,6 +242,41 @@ TEST_F(OnednnEpilogues, ConvolutionWithTwoUsersKeepsItsActivation) {
   EXPECT_EQ(prims[0]->args()[7], Argument("none"));
 }
 
+// Scripted torch.nn modules check ranks (`input.dim() != 4`) on the values
+// between a convolution and its activation. Those shape readers do not keep
+// the activation or the residual add out of the primitive: they read the
+// primitive's result, and the graph stays in topological order.
+TEST_F(OnednnEpilogues, ShapeReadersDoNotBlockTheEpilogue) {
+  for (bool residual : {false, true}) {
+    SCOPED_TRACE(residual ? "conv + y, relu" : "conv, relu");
+    auto gm = conv_module(
+        [&](Graph& g, Node* conv, Node* y) {
+          Node* rank = g.call_function("jit.aten.dim", {conv});
+          Node* v = conv;
+          if (residual) {
+            v = g.call_function("aten::add.Tensor", {conv, y});
+            Node* size = g.call_function("aten::size.int", {v, 1});
+            rank = g.call_function("jit.aten.add.int", {rank, size});
+          }
+          Node* relu = g.call_function("aten::relu", {v});
+          return g.call_function("aten::mul.Scalar", {relu, rank});
+        },
+        residual);
+    auto reference = reference_copy(*gm);
+    rewrite_and_check(*gm, *reference, residual, nullptr);
+    const Graph& g = gm->graph();
+    EXPECT_EQ(count(g, "aten::relu"), 0u) << g.str();
+    EXPECT_EQ(count(g, "aten::add.Tensor"), 0u) << g.str();
+    std::vector<Node*> prims =
+        g.find_nodes(Op::CallFunction, residual ? kConvBinary : kConvPointwise);
+    ASSERT_EQ(prims.size(), 1u) << g.str();
+    std::vector<Node*> dims = g.find_nodes(Op::CallFunction, "jit.aten.dim");
+    ASSERT_EQ(dims.size(), 1u);
+    EXPECT_EQ(dims[0]->args()[0].to_node(), prims[0]) << g.str();
+    g.lint();
+  }
+}
+
 TEST_F(OnednnEpilogues, ChainStaysChannelsLastAfterNoopRemoval) {
   auto g = std::make_unique<Graph>();
   Node* x = g->placeholder("x");
