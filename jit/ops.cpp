@@ -53,7 +53,6 @@ const OpDef kOps[] = {
     {"aten::clamp", K::kArith, "", "fx_clamp({self}, {min}, {max})"},
     {"aten::clamp_min", K::kArith, "", "fx_clamp({self}, {min}, {max})"},
     {"aten::clamp_max", K::kArith, "", "fx_clamp({self}, {min}, {max})"},
-    {"aten::pow.Tensor_Scalar", K::kFloat, "exponent=0", "({T})1"},
     {"aten::pow.Tensor_Scalar", K::kFloat, "exponent=1", "{self}"},
     {"aten::pow.Tensor_Scalar", K::kFloat, "exponent=2", "{self} * {self}"},
     {"aten::pow.Tensor_Scalar", K::kFloat, "exponent=3", "{self} * {self} * {self}"},
@@ -299,6 +298,12 @@ const char* storage_ctype(c10::ScalarType dtype) {
 }
 
 bool dtype_supported(c10::ScalarType dtype) { return compute_ctype(dtype) != nullptr; }
+
+std::vector<const OpDef*> op_table() {
+  std::vector<const OpDef*> rows;
+  for (const OpDef& r : kOps) rows.push_back(&r);
+  return rows;
+}
 
 std::vector<const OpDef*> op_rows(const std::string& target) {
   std::vector<const OpDef*> rows;

@@ -39,6 +39,9 @@ struct OpDef {
   const char* expr;
 };
 
+// Every row, in table order (tests walk it).
+std::vector<const OpDef*> op_table();
+
 // The rows for one target (empty when it is not fusible).
 std::vector<const OpDef*> op_rows(const std::string& target);
 
