@@ -3,18 +3,19 @@
 //   2. partition the copy; for each group, build its KernelSpec and an eager
 //      GraphModule of its nodes, insert `call_module[target=fused_<i>]` (plus a
 //      getitem per output when there are several) and erase the members;
-//   3. restore topological order (the fused node sits where its first member
-//      was; inputs of later members are pulled in front of it), and build the
-//      new GraphModule with the old attributes plus the fused modules.
+//   3. restore topological order with fx::legalize (the fused node is inserted
+//      where its first member was; where a later member read a node defined
+//      after that point, the fused node moves down), and build the new
+//      GraphModule with the old attributes plus the fused modules.
 #include "jit/fuse.h"
 
 #include <cstdlib>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <c10/util/Exception.h>
 
 #include "ir/error.h"
+#include "ir/legalize.h"
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
 #include "jit/kernel.h"
@@ -70,35 +71,6 @@ std::unique_ptr<GraphModule> eager_module(const FusionGroup& group) {
     g->output(Argument::tuple(std::move(outs)));
   }
   return std::make_unique<GraphModule>(std::move(g), Attributes{}, "FusedEager");
-}
-
-// Moves nodes so that every node comes after its inputs, keeping the
-// existing order where it already is valid (depth-first, inputs first).
-void restore_topological_order(Graph& g) {
-  std::vector<Node*> order;
-  std::unordered_set<const Node*> done;
-  std::vector<Node*> all;
-  for (Node* n : g.nodes()) all.push_back(n);
-  for (Node* root : all) {
-    if (done.count(root)) continue;
-    std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
-    while (!stack.empty()) {
-      auto& [n, i] = stack.back();
-      const auto& ins = n->all_input_nodes();
-      if (i < ins.size()) {
-        Node* in = ins[i++];
-        if (!done.count(in)) stack.push_back({in, 0});
-        continue;
-      }
-      if (done.insert(n).second) order.push_back(n);
-      stack.pop_back();
-    }
-  }
-  Node* out = g.output_node();
-  for (Node* n : order)
-    if (n != out) {
-      if (out) out->prepend(n);
-    }
 }
 
 }  // namespace
@@ -160,7 +132,7 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
     }
     for (auto it = group.nodes.rbegin(); it != group.nodes.rend(); ++it) graph->erase_node(*it);
   }
-  restore_topological_order(*graph);
+  legalize(*graph);
   return std::make_unique<GraphModule>(std::move(graph), std::move(attrs), gm.class_name());
 }
 
