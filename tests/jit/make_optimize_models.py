@@ -3,7 +3,9 @@
 # stage) and torchvision's mobilenet_v3_small (hardswish, squeeze-excitation,
 # in-place activations, dropout), both scripted in eval mode with random
 # weights and random batch-norm statistics, so folding the batch norms
-# changes every number.
+# changes every number. Then the whole-model benchmark's zoo, traced as
+# bench/models does (torchvision's resnet18, mobilenet_v2 and efficientnet_b0,
+# a BERT-base encoder layer, the MLP block), for the per-model tolerance test.
 # Usage: python make_optimize_models.py OUT_DIR   (exits with 77 without torch and torchvision)
 import os
 import sys
@@ -28,6 +30,20 @@ def randomize_batch_norms(model):
     return model
 
 
+class MlpBlock(torch.nn.Module):
+    """LayerNorm(x + Linear(GELU-tanh(Linear(x)))), 512 -> 2048 -> 512."""
+
+    def __init__(self, dim=512, hidden=2048):
+        super().__init__()
+        self.up = torch.nn.Linear(dim, hidden)
+        self.down = torch.nn.Linear(hidden, dim)
+        self.norm = torch.nn.LayerNorm(dim)
+
+    def forward(self, x):
+        h = torch.nn.functional.gelu(self.up(x), approximate="tanh")
+        return self.norm(x + self.down(h))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -39,6 +55,22 @@ def main():
     for name, m in models.items():
         m = randomize_batch_norms(m).eval()
         torch.jit.script(m).save(os.path.join(out, name + ".pt"))
+    image = torch.randn(1, 3, 64, 64)
+    zoo = {
+        "zoo_resnet18": (torchvision.models.resnet18(weights=None), image),
+        "zoo_mobilenet_v2": (torchvision.models.mobilenet_v2(weights=None), image),
+        "zoo_efficientnet_b0": (torchvision.models.efficientnet_b0(weights=None), image),
+        "zoo_bert_layer": (torch.nn.TransformerEncoderLayer(768, 12, 3072, dropout=0.0,
+                                                            activation="gelu", batch_first=True),
+                           torch.randn(1, 32, 768)),
+        "zoo_mlp": (MlpBlock(), torch.randn(1, 64, 512)),
+    }
+    # Off the fused fast path, so the trace records the layer's own operators.
+    torch.backends.mha.set_fastpath_enabled(False)
+    for name, (m, x) in zoo.items():
+        m = randomize_batch_norms(m).eval()
+        with torch.no_grad():
+            torch.jit.trace(m, (x,), check_trace=False).save(os.path.join(out, name + ".pt"))
     print("wrote models to", out, "with torch", torch.__version__, "torchvision", torchvision.__version__)
 
 

@@ -318,9 +318,19 @@ std::string script_path() {
 
 class OptimizeTorchScript : public ::testing::Test {
  protected:
-  // Writes the models once for the suite with the first Python that has
-  // torch and torchvision (the script exits with 77 when one lacks them).
+  // Writes the models once per process (this suite and OptimizeZoo share
+  // them) with the first Python that has torch and torchvision (the script
+  // exits with 77 when one lacks them); they are removed at exit.
   static void SetUpTestSuite() {
+    static bool made = false;
+    if (made) return;
+    made = true;
+    static struct RemoveAtExit {
+      ~RemoveAtExit() {
+        std::error_code ec;
+        if (!dir_.empty()) fs::remove_all(dir_, ec);
+      }
+    } remove_at_exit;
     std::string script = script_path();
     if (script.empty()) {
       error_ = "make_optimize_models.py not found beside " + std::string(__FILE__);
@@ -355,11 +365,6 @@ class OptimizeTorchScript : public ::testing::Test {
         "no Python with torch and torchvision to write the models (set FX_PYTHON or run "
         "scripts/setup.sh); tried:" +
         tried;
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-    dir_.clear();
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
@@ -417,6 +422,57 @@ class OptimizeTorchScript : public ::testing::Test {
 std::string OptimizeTorchScript::dir_;
 std::string OptimizeTorchScript::skip_;
 std::string OptimizeTorchScript::error_;
+
+// The whole-model benchmark's zoo, traced: optimized output against
+// TorchScript's on fresh random inputs of two batch sizes, with each model's
+// stated float32 tolerance (|got - want| <= atol + rtol * |want|). The CNNs'
+// folded batch norms and oneDNN's blocked convolutions reassociate sums, so
+// their outputs move by a few ulps of the largest activations.
+struct ZooModel {
+  const char* name;
+  std::vector<int64_t> input;  // batch 1
+  double rtol, atol;
+};
+
+class OptimizeZoo : public OptimizeTorchScript,
+                    public ::testing::WithParamInterface<ZooModel> {};
+
+TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
+  const ZooModel& z = GetParam();
+  torch::jit::Module ts = torch::jit::load(dir_ + "/" + z.name + ".pt");
+  ts.eval();
+  std::unique_ptr<GraphModule> gm = import_torchscript(ts);
+  at::Tensor example = at::randn(z.input);
+  PassLog log;
+  std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {example}, {}, &log);
+  SCOPED_TRACE(log.str());
+  if (at::hasMKLDNN()) EXPECT_GT(count_prefix(opt->graph(), "mkldnn::"), 0u);
+  torch::NoGradGuard no_grad;
+  for (int64_t batch : {1, 3}) {
+    std::vector<int64_t> shape = z.input;
+    shape[0] = batch;
+    at::Tensor x = at::randn(shape);
+    at::Tensor want = ts.forward({x}).toTensor();
+    at::Tensor got = opt->forward({x}).toTensor();
+    ASSERT_EQ(got.sizes(), want.sizes());
+    at::Tensor err = (got.to(at::kDouble) - want.to(at::kDouble)).abs();
+    at::Tensor bound = z.atol + z.rtol * want.to(at::kDouble).abs();
+    EXPECT_TRUE((err <= bound).all().item<bool>())
+        << z.name << " batch " << batch << ": max |got - want| = " << err.max().item<double>()
+        << ", max |want| = " << want.abs().max().item<double>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, OptimizeZoo,
+    ::testing::Values(ZooModel{"zoo_resnet18", {1, 3, 64, 64}, 1e-4, 1e-4},
+                      ZooModel{"zoo_mobilenet_v2", {1, 3, 64, 64}, 1e-4, 1e-4},
+                      ZooModel{"zoo_efficientnet_b0", {1, 3, 64, 64}, 1e-4, 1e-4},
+                      ZooModel{"zoo_bert_layer", {1, 32, 768}, 1e-4, 1e-4},
+                      ZooModel{"zoo_mlp", {1, 64, 512}, 1e-4, 1e-4}),
+    [](const ::testing::TestParamInfo<ZooModel>& info) {
+      return std::string(info.param.name).substr(4);
+    });
 
 TEST_F(OptimizeTorchScript, MiniResNet) { check("mini_resnet_script"); }
 
