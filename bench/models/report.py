@@ -8,10 +8,16 @@ speedup over eager and over the best peer (best_peer_ms / fx_optimized_ms, the p
 and fx_optimized's optimize time when the fx side reports one. --md also writes the table;
 --png draws the speedup of every column over eager as grouped bars (needs matplotlib).
 
+run.sh runs both halves several times, alternating (ROUNDS); given several files of each half,
+every cell is the median of its per-round medians, and the per-round figures are listed under the
+table so the spread between processes is visible.
+
 Usage: python report.py PEERS.json FX.json [--md OUT.md] [--png OUT.png]
+       python report.py --peers P1.json P2.json --fx F1.json F2.json [--md OUT.md] [--png OUT.png]
 """
 import argparse
 import json
+import statistics
 import sys
 
 PEERS = ("eager", "torchscript", "compile", "aoti")
@@ -24,11 +30,38 @@ def load(path):
 
 
 def index(results):
-    """{(model, batch): {column: result}}, in first-seen order."""
+    """{(model, batch): {column: result}}, in first-seen order. A cell seen in several rounds
+    gets the median of its rounds' medians, and "rounds" lists them."""
     table = {}
     for r in results:
-        table.setdefault((r["model"], int(r["batch"])), {})[r["column"]] = r
+        cols = table.setdefault((r["model"], int(r["batch"])), {})
+        c = r["column"]
+        if c not in cols:
+            cols[c] = dict(r, rounds=[])
+        if r.get("ms_median") is not None and not r.get("error"):
+            cols[c]["rounds"].append(float(r["ms_median"]))
+        elif r.get("error"):
+            cols[c]["error"] = r["error"]
+    for cols in table.values():
+        for r in cols.values():
+            if r["rounds"]:
+                r["ms_median"] = statistics.median(r["rounds"])
+                r.pop("error", None)
     return table
+
+
+def spread_lines(table, columns):
+    """One line per (model, batch) with every column's per-round medians, when there are rounds."""
+    lines = []
+    for (model, batch), cols in table.items():
+        parts = []
+        for c in columns:
+            rounds = (cols.get(c) or {}).get("rounds") or []
+            if len(rounds) > 1:
+                parts.append(f"{c} " + "/".join(f"{x:.2f}" for x in rounds))
+        if parts:
+            lines.append(f"- {model} b{batch}: " + ", ".join(parts))
+    return lines
 
 
 def ms(r):
@@ -119,14 +152,27 @@ def plot(table, columns, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("peers")
-    ap.add_argument("fx")
+    ap.add_argument("halves", nargs="*", help="PEERS.json FX.json (one round)")
+    ap.add_argument("--peers", nargs="+", default=[], help="peers.py JSON, one per round")
+    ap.add_argument("--fx", nargs="+", default=[], help="fx_models_bench JSON, one per round")
     ap.add_argument("--md", help="also write the table (and environment) to this file")
     ap.add_argument("--png", help="draw the speedup over eager to this file")
     args = ap.parse_args()
 
-    peers, fx = load(args.peers), load(args.fx)
-    table = index(peers.get("results", []) + fx.get("results", []))
+    peer_files, fx_files = list(args.peers), list(args.fx)
+    if args.halves:
+        if len(args.halves) != 2:
+            ap.error("give PEERS.json FX.json, or --peers ... --fx ...")
+        peer_files.append(args.halves[0])
+        fx_files.append(args.halves[1])
+    if not peer_files or not fx_files:
+        ap.error("need at least one peers file and one fx file")
+    peer_runs, fx_runs = [load(p) for p in peer_files], [load(p) for p in fx_files]
+    peers, fx = peer_runs[0], fx_runs[0]
+    results = []
+    for run in peer_runs + fx_runs:
+        results += run.get("results", [])
+    table = index(results)
     present = {c for cols in table.values() for c in cols}
     columns = [c for c in ORDER if c in present or c in ORDER[:6]]
     columns += sorted(present - set(columns))
@@ -136,6 +182,11 @@ def main():
     text, errors = build_table(table, columns, show_optimize)
     notes = ["Median ms per call; speedups are ratios of medians (higher favours fx_optimized).",
              env_line("peers", peers), env_line("fx", fx)]
+    rounds = max(len(peer_runs), len(fx_runs))
+    if rounds > 1:
+        notes.append(f"{rounds} rounds, each process of peers.py then fx_models_bench in turn; "
+                     "a cell is the median of its rounds' medians. Per round (ms):")
+        notes += spread_lines(table, columns)
     out = text + "\n\n" + "\n".join(notes) + "\n"
     if errors:
         out += "\nErrors:\n" + "\n".join(errors) + "\n"

@@ -5,8 +5,10 @@
 #   2. build/fx_models_bench loads those files and times fx (plain and optimized);
 #   3. bench/models/report.py prints the comparison and writes build/bench-models/table.md
 #      and build/bench-models/speedup.png.
+# Steps 1 and 2 run ROUNDS times in turn (default 2), so that both sides see the machine in the
+# same states; report.py takes each cell's median over the rounds and lists the rounds.
 # Overrides: FX_VENV (Python environment), MODELS (comma list), BATCHES (comma list),
-# ITERS (timed calls per column), WARMUP, THREADS. Compiling for torch.compile and AOTInductor
+# ITERS (timed calls per column), WARMUP, THREADS, ROUNDS. Compiling for torch.compile and AOTInductor
 # takes tens of seconds per model and batch.
 #   bench/models/run.sh
 #   MODELS=mlp,bert_layer BATCHES=1 ITERS=20 bench/models/run.sh
@@ -19,6 +21,7 @@ BATCHES="${BATCHES:-1,16}"
 ITERS="${ITERS:-30}"
 WARMUP="${WARMUP:-5}"
 THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-2}"
 OUT=build/bench-models
 BIN=build/fx_models_bench
 
@@ -28,7 +31,14 @@ BIN=build/fx_models_bench
   || echo "bench/models/run.sh: could not install matplotlib; the table is still written, the plot is not" >&2
 mkdir -p "$OUT"
 
-"$PY" bench/models/peers.py --models "$MODELS" --batches "$BATCHES" --threads "$THREADS" \
-  --iters "$ITERS" --warmup "$WARMUP" --json "$OUT/peers.json" --export-dir "$OUT"
-"$BIN" --dir "$OUT" --models "$MODELS" --batches "$BATCHES" --threads "$THREADS" --json "$OUT/fx.json"
-"$PY" bench/models/report.py "$OUT/peers.json" "$OUT/fx.json" --md "$OUT/table.md" --png "$OUT/speedup.png"
+peer_files=() fx_files=()
+for ((r = 1; r <= ROUNDS; r++)); do
+  echo "== round $r of $ROUNDS"
+  "$PY" bench/models/peers.py --models "$MODELS" --batches "$BATCHES" --threads "$THREADS" \
+    --iters "$ITERS" --warmup "$WARMUP" --json "$OUT/peers-$r.json" --export-dir "$OUT"
+  "$BIN" --dir "$OUT" --models "$MODELS" --batches "$BATCHES" --threads "$THREADS" \
+    --json "$OUT/fx-$r.json"
+  peer_files+=("$OUT/peers-$r.json") fx_files+=("$OUT/fx-$r.json")
+done
+"$PY" bench/models/report.py --peers "${peer_files[@]}" --fx "${fx_files[@]}" \
+  --md "$OUT/table.md" --png "$OUT/speedup.png"
