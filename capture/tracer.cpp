@@ -30,16 +30,30 @@ namespace fx {
 
 namespace {
 
+// Note [The tracing dispatch key]
+// Tracing intercepts every operator with a boxed fallback on one dispatch key,
+// enabled only on the tracing thread (IncludeDispatchKeyGuard) and sitting
+// above autograd, so operators are recorded as called, not decomposed. The key
+// must be one no backend or library in the process uses: a second fallback on
+// it would be refused when fx is loaded, and kernels of another user would see
+// our proxies. LibTorch has no key reserved for out-of-tree modes, so fx takes
+// TESTING_ONLY_GenericMode, which PyTorch keeps for its own C++ tests and which
+// no shipped backend registers (the backend keys, PrivateUse1 among them, are
+// left to the accelerator plugins that use them).
 constexpr c10::DispatchKey kTraceKey = c10::DispatchKey::TESTING_ONLY_GenericMode;
 thread_local Tracer* g_current = nullptr;
 
 // A tensor that stands for a node: no storage, the sizes, strides and dtype
-// of its meta twin, and the node that produces it.
+// of its meta twin, and the node that produces it. Its device is Meta (read
+// back as the example inputs' device when the graph records a device): an
+// abstract device no backend owns. PrivateUse1, which proxies once used, is
+// where out-of-tree accelerator plugins register, so a model moving a tensor
+// there would have been recorded as moving it to the example's device.
 class ProxyImpl final : public c10::TensorImpl {
  public:
   ProxyImpl(at::Tensor meta, Node* node, const Tracer* owner)
-      : c10::TensorImpl(c10::DispatchKeySet(c10::DispatchKey::PrivateUse1), meta.dtype(),
-                        c10::Device(c10::DeviceType::PrivateUse1, 0)),
+      : c10::TensorImpl(c10::DispatchKeySet(c10::DispatchKey::Meta), meta.dtype(),
+                        c10::Device(c10::DeviceType::Meta)),
         meta_(std::move(meta)),
         node_(node),
         owner_(owner) {
@@ -234,7 +248,7 @@ Argument Tracer::to_argument(const c10::IValue& v, const c10::Argument* formal) 
   if (v.isString()) return v.toStringRef();
   if (v.isDevice()) {
     c10::Device d = v.toDevice();
-    return d.type() == c10::DeviceType::PrivateUse1 ? device_ : d;
+    return d.type() == c10::DeviceType::Meta ? device_ : d;
   }
   if (v.isSymInt()) return v.toSymInt().expect_int();
   if (v.isSymFloat()) return v.toSymFloat().expect_float();
