@@ -108,6 +108,14 @@ std::string location(const TsNode* n) {
          std::to_string(std::get<2>(*flc));
 }
 
+std::string source_text(const TsNode* n) {
+  torch::jit::SourceRange range = source_of(n);
+  if (!range.source()) return "";
+  const std::string text = range.source()->text_str().str();
+  if (range.start() >= range.end() || range.end() > text.size()) return "";
+  return text.substr(range.start(), range.end() - range.start());
+}
+
 std::string node_text(const TsNode* n) {
   std::ostringstream os;
   os << *n;
