@@ -38,6 +38,22 @@ class ShapeBranch(torch.nn.Module):  # branches on rank, size, dtype and an opti
         return y
 
 
+class ByRank(torch.nn.Module):
+    def forward(self, x):
+        if x.dim() == 2:
+            return x * 2
+        return x + 1
+
+
+class CallsTwice(torch.nn.Module):  # one child called on inputs of two ranks
+    def __init__(self):
+        super().__init__()
+        self.child = ByRank()
+
+    def forward(self, x):
+        return self.child(x).sum(0) + self.child(x.flatten(1)).sum()
+
+
 class DataBranch(torch.nn.Module):  # a branch on tensor data: no example decides it
     def forward(self, x):
         if bool(x.mean() > 0):
@@ -62,9 +78,14 @@ def main():
                                           batch_first=True), "bert_layer")
     save(torch.nn.MultiheadAttention(32, 4, batch_first=True), "mha")
     save(torch.nn.MultiheadAttention(32, 4), "mha_seq_first")
-    save(VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64,
-                           mlp_dim=128, num_classes=10), "vit_small")
+    # torchvision's vit_b_16 code in a configuration small enough for a test; its head starts
+    # at zero, so it gets random weights to make the output worth comparing.
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64,
+                            mlp_dim=128, num_classes=10)
+    torch.nn.init.normal_(vit.heads.head.weight)
+    save(vit, "vit_small")
     save(ShapeBranch(), "shape_branch")
+    save(CallsTwice(), "calls_twice")
     save(DataBranch(), "data_branch")
     print("wrote models to", out, "with torch", torch.__version__, "torchvision", torchvision.__version__)
 
