@@ -3,8 +3,9 @@
 # shapes of their inputs (nn.TransformerEncoderLayer with both norm_first
 # settings, nn.MultiheadAttention, a small torchvision VisionTransformer), and
 # small modules for the single features. Random weights, eval mode.
-# Usage: python make_torchscript_control_flow_models.py OUT_DIR
-#        (exits with 77 without torch and torchvision)
+# Usage: python make_torchscript_control_flow_models.py OUT_DIR [NAME...]
+#        (only the models named, when names are given; exits with 77 without
+#        torch and torchvision)
 import os
 import sys
 from typing import Optional
@@ -63,11 +64,13 @@ class DataBranch(torch.nn.Module):  # a branch on tensor data: no example decide
 
 def main():
     out = sys.argv[1]
+    wanted = set(sys.argv[2:])
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
 
     def save(m, name):
-        torch.jit.script(m.eval()).save(os.path.join(out, name + ".pt"))
+        if not wanted or name in wanted:
+            torch.jit.script(m.eval()).save(os.path.join(out, name + ".pt"))
 
     for norm_first in (False, True):
         layer = torch.nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, activation="gelu",

@@ -61,7 +61,9 @@ struct Written {
   std::string error;
 };
 
-inline Written write_models(const std::string& source_file, const std::string& script_name) {
+// args: more arguments for the script, after the directory (shell words).
+inline Written write_models(const std::string& source_file, const std::string& script_name,
+                            const std::string& args = "") {
   Written w;
   std::string script = script_path(source_file, script_name);
   if (script.empty()) {
@@ -81,7 +83,8 @@ inline Written write_models(const std::string& source_file, const std::string& s
       tried += "\n  " + python + ": not found";
       continue;
     }
-    std::string cmd = "'" + python + "' '" + script + "' '" + w.dir + "' >'" + log + "' 2>&1";
+    std::string cmd =
+        "'" + python + "' '" + script + "' '" + w.dir + "' " + args + " >'" + log + "' 2>&1";
     int status = std::system(cmd.c_str());
     int rc = status == -1 ? -1 : WEXITSTATUS(status);
     if (rc == 0) return w;
