@@ -294,6 +294,8 @@ class Importer {
       env[n->output()] = lookup(env, n->input(0));
     } else if (kind == aten::__is__ || kind == aten::__isnot__) {
       walk_is(n, env);
+    } else if (kind == prim::isinstance) {
+      walk_isinstance(n, env);
     } else if (kind == prim::RaiseException) {
       fail(n, "the model always raises here (" + raise_message(n) + ")");
     } else if (kind == prim::SetAttr) {
@@ -590,7 +592,7 @@ class Importer {
   // attributes, whose identity matters), else a new one (results of operators,
   // which are not kept alive for it).
   at::Tensor meta_of(const at::Tensor& t, bool remember = true) {
-    if (t.is_meta()) return t;
+    if (!t.defined() || t.is_meta()) return t;
     if (!remember) {
       at::Tensor m = at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta));
       if (t.requires_grad()) m.requires_grad_(true);
@@ -877,9 +879,16 @@ class Importer {
     Argument actual = to_argument(*v, nullptr, at);
     const TsNode* where = value->node();
     std::string expr = source_text(where);
-    if (expr.empty()) {  // prim::is_nested and friends keep no source: name the branch
-      expr = node_text(where);
+    if (expr.empty()) {
+      // prim::isinstance, prim::is_nested and friends keep no source: the
+      // statement's first line (`if isinstance(shift, torch.Tensor):`) says it.
       where = at;
+      expr = source_text(at);
+      expr = expr.substr(0, expr.find('\n'));
+      for (const char* keyword : {"if ", "elif ", "while ", "for "})
+        if (expr.rfind(keyword, 0) == 0) expr = expr.substr(std::string(keyword).size());
+      while (!expr.empty() && (expr.back() == ':' || expr.back() == ' ')) expr.pop_back();
+      if (expr.empty()) expr = node_text(value->node());
     }
     // One line: `not all(x.device.type in _supported_device_type for x in tensor_args)`.
     std::string line;
@@ -950,6 +959,41 @@ class Importer {
       }
     }
     walk_operator(n, env);
+  }
+
+  // `isinstance(x, T)`: evaluated when x is known or its static type decides
+  // it; on an Optional[T] known only at run time it is `x is not None`.
+  void walk_isinstance(const TsNode* n, Env& env) {
+    ValPtr v = lookup(env, n->input(0));
+    if (v->kind == Val::Kind::kKnown) return evaluate(n, env, {v});
+    const std::vector<c10::TypePtr>& types = n->tys(c10::attr::types);
+    auto is_instance = [&](const c10::TypePtr& t) {
+      for (const c10::TypePtr& candidate : types)
+        if (t->isSubtypeOf(*candidate)) return true;
+      return false;
+    };
+    const c10::TypePtr type = n->input(0)->type();
+    if (is_instance(type)) {
+      env[n->output()] = known_val(true);
+      return;
+    }
+    if (type->kind() == c10::TypeKind::OptionalType && is_instance(type->containedType(0)) &&
+        !is_instance(c10::NoneType::get())) {
+      static const std::string kIsNot = jit_function(jit_operator("aten::__isnot__", ""));
+      Node* node = graph_->create_node(Op::CallFunction, kIsNot,
+                                       {to_argument(*v, nullptr, n), Argument()}, {},
+                                       std::string("isinstance"));
+      annotate(node, n);
+      ValPtr out = node_val(node);
+      if (v->kind == Val::Kind::kNode && v->has_example) {
+        out->has_example = true;
+        out->example = !v->example.isNone();
+      }
+      env[n->output()] = out;
+      return;
+    }
+    fail(n, "isinstance on a value of type " + type->repr_str() +
+                " that is only known when the model runs");
   }
 
   // Runs n now on known inputs.

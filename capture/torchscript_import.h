@@ -83,7 +83,10 @@ struct ImportOptions {
 //     (`src.dim() == 3`, `mask is None`,  same; its meta["assumption"] says which, e.g.
 //     `query is key`, `x.dtype`,          "`src.dim() != 3` is False (transformer.py:847:13)".
 //     `x.device.type in [...]`, sizes)    A call that breaks one raises fx::Error (kRuntime)
+//   `isinstance(x, T)`               -> decided by x's value or static type; on an Optional[T]
+//                                       argument, `x is not None` (so the row above applies)
 //   `torch.is_grad_enabled()`        -> ImportOptions::grad_enabled
+//   `torch.is_autocast_enabled()`    -> its value while importing (normally False)
 //   list.append on a list the code   -> followed during import
 //     built itself, constant dicts
 //   prim::NumToTensor then aten::Int -> the number itself (traced `x.view(x.size(0), -1)`)

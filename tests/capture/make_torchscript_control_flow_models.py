@@ -24,7 +24,7 @@ class ShapeBranch(torch.nn.Module):  # branches on rank, size, dtype and an opti
         super().__init__()
         self.linear = torch.nn.Linear(8, 8)
 
-    def forward(self, x, scale: Optional[torch.Tensor] = None):
+    def forward(self, x, scale: Optional[torch.Tensor] = None, shift: Optional[torch.Tensor] = None):
         if x.dim() == 2:
             x = x.unsqueeze(0)
         if x.dtype == torch.float64:
@@ -32,6 +32,8 @@ class ShapeBranch(torch.nn.Module):  # branches on rank, size, dtype and an opti
         y = self.linear(x)
         if scale is not None:
             y = y * scale
+        if isinstance(shift, torch.Tensor):
+            y = y - shift
         if x.size(1) > 4:
             y = y[:, :4]
         for i in range(x.size(0)):

@@ -259,6 +259,16 @@ TEST_F(TorchScriptControlFlow, ShapesDtypesOptionalsAndLoops) {
     std::string error = run_error(*gm, {torch::randn({3, 8}, torch::kDouble)});
     EXPECT_NE(error.find("`scale is not None` is True"), std::string::npos) << error;
   }
+  {
+    SCOPED_TRACE("isinstance(shift, torch.Tensor) on an optional argument");
+    auto gm = import_torchscript(
+        ts, with_examples({torch::randn({2, 6, 8}), c10::IValue(), torch::randn({8})}));
+    EXPECT_TRUE(has_assumption(gm->graph(), "`isinstance(shift, torch.Tensor)` is True"))
+        << gm->graph();
+    expect_matches(*gm, ts, {torch::randn({2, 7, 8}), c10::IValue(), torch::randn({8})});
+    std::string error = run_error(*gm, {torch::randn({2, 7, 8})});
+    EXPECT_NE(error.find("isinstance(shift, torch.Tensor)"), std::string::npos) << error;
+  }
 }
 
 TEST_F(TorchScriptControlFlow, ChildCalledOnOtherShapesIsInlinedThere) {
