@@ -296,6 +296,10 @@ class Importer {
       walk_is(n, env);
     } else if (kind == prim::isinstance) {
       walk_isinstance(n, env);
+    } else if ((is_op(n, "aten::any", "bool") || is_op(n, "aten::all", "bool")) &&
+               decided_by_one(*lookup(env, n->input(0)), kind == aten::any)) {
+      // `any([x.requires_grad, True])`: one known item decides it.
+      env[n->output()] = known_val(kind == aten::any);
     } else if (kind == prim::RaiseException) {
       fail(n, "the model always raises here (" + raise_message(n) + ")");
     } else if (kind == prim::SetAttr) {
@@ -880,10 +884,24 @@ class Importer {
     const TsNode* where = value->node();
     std::string expr = source_text(where);
     if (expr.empty()) {
-      // prim::isinstance, prim::is_nested and friends keep no source: the
-      // statement's first line (`if isinstance(shift, torch.Tensor):`) says it.
+      // prim::isinstance, prim::is_nested and friends keep no source: they are
+      // spelled from the node (`isinstance(shift, Tensor)`, `src.is_nested`),
+      // others by their statement's first line.
       where = at;
-      expr = source_text(at);
+      const TsNode* cond = value->node();
+      const std::string op = cond->kind().toUnqualString();
+      std::string arg = cond->inputs().size() == 1 && cond->input(0)->hasDebugName()
+                            ? base_name(cond->input(0)->debugName())
+                            : "";
+      if (!arg.empty() && cond->kind() == c10::prim::isinstance) {
+        expr = "isinstance(" + arg;
+        for (const c10::TypePtr& t : cond->tys(c10::attr::types)) expr += ", " + t->repr_str();
+        expr += ")";
+      } else if (!arg.empty() && cond->kind().is_prim() && op.rfind("is_", 0) == 0) {
+        expr = arg + "." + op;  // `src.is_nested`
+      } else {
+        expr = source_text(at);
+      }
       expr = expr.substr(0, expr.find('\n'));
       for (const char* keyword : {"if ", "elif ", "while ", "for "})
         if (expr.rfind(keyword, 0) == 0) expr = expr.substr(std::string(keyword).size());
@@ -959,6 +977,13 @@ class Importer {
       }
     }
     walk_operator(n, env);
+  }
+
+  static bool decided_by_one(const Val& list, bool item) {
+    if (list.kind != Val::Kind::kSeq) return false;
+    for (const ValPtr& v : list.items)
+      if (v->literal() && v->known.isBool() && v->known.toBool() == item) return true;
+    return false;
   }
 
   // `isinstance(x, T)`: evaluated when x is known or its static type decides
