@@ -2,8 +2,11 @@
 // the methods and functions it calls) node by node and emits fx nodes. Values
 // known at import time (constants, non-tensor attributes, results of
 // operators on them) are evaluated here, so flags such as `self.training`
-// select branches instead of becoming control flow. No TorchScript pass runs
-// and the TorchScript graphs are never modified.
+// select branches instead of becoming control flow. Given example inputs,
+// every value also carries what it is on them (computed on meta tensors), and
+// branches on shapes, dtypes, devices and None follow the examples under
+// run-time checks (Note [Assumptions]). No TorchScript pass runs and the
+// TorchScript graphs are never modified.
 #include "capture/torchscript_import.h"
 
 #include <cctype>
