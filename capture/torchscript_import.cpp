@@ -308,9 +308,8 @@ class Importer {
     } else if (kind == prim::SetAttr) {
       fail(n, "prim::SetAttr assigns module attribute '" + n->s(attr::name) +
                   "'; an fx graph cannot change its module's attributes");
-    } else if (kind == prim::Enter || kind == prim::Exit ||
-               kind == prim::fork || kind == aten::wait || kind == prim::DictConstruct ||
-               kind == prim::CreateObject) {
+    } else if (kind == prim::Enter || kind == prim::Exit || kind == prim::fork ||
+               kind == aten::wait || kind == prim::DictConstruct || kind == prim::CreateObject) {
       fail(n, std::string(kind.toQualString()) + " is not supported by TorchScript import");
     } else {
       walk_operator(n, env);
@@ -559,7 +558,6 @@ class Importer {
     for (size_t j = 0; j < carried.size(); ++j) env[n->output(j)] = carried[j];
   }
 
-
   // Note [Assumptions]
   // With example inputs (ImportOptions::example_inputs), every value the
   // graph computes carries what it is on those inputs: the operators run once
@@ -718,7 +716,8 @@ class Importer {
     torch::jit::Stack stack;
     std::optional<Device> device, explicit_device;
     bool makes_tensors = false;
-    for (const TsValue* o : n->outputs()) makes_tensors = makes_tensors || type_has_tensor(o->type());
+    for (const TsValue* o : n->outputs())
+      makes_tensors = makes_tensors || type_has_tensor(o->type());
     for (size_t i = 0; i < ins.size(); ++i) {
       c10::IValue e;
       if (!example_of(*ins[i], n->input(i)->type(), &e)) return;
@@ -739,7 +738,7 @@ class Importer {
     if (kind == prim::device || kind == prim::is_cuda || kind == kIsCpu || kind == kIsMeta) {
       if (outs.size() != 1 || ins.empty()) return;
       const Device d = device_of(*ins[0]);
-      outs[0]->example = kind == prim::device   ? c10::IValue(d)
+      outs[0]->example = kind == prim::device    ? c10::IValue(d)
                          : kind == prim::is_cuda ? c10::IValue(d.is_cuda())
                          : kind == kIsCpu        ? c10::IValue(d.is_cpu())
                                                  : c10::IValue(d.is_meta());
@@ -831,9 +830,13 @@ class Importer {
     if (!whole.has_example) return;
     const c10::IValue& e = whole.example;
     std::vector<c10::IValue> items;
-    if (e.isTuple()) items = e.toTupleRef().elements().vec();
-    else if (e.isList()) items = e.toListRef().vec();
-    else return;
+    if (e.isTuple()) {
+      items = e.toTupleRef().elements().vec();
+    } else if (e.isList()) {
+      items = e.toListRef().vec();
+    } else {
+      return;
+    }
     int64_t size = static_cast<int64_t>(items.size());
     if (i < 0) i += size;
     if (i < 0 || i >= size) return;
@@ -854,7 +857,8 @@ class Importer {
         os << "T#" << id << t.sizes() << t.strides() << t.scalar_type() << t.requires_grad();
       } else if (e.isList() || e.isTuple()) {
         os << "[";
-        for (const c10::IValue& x : e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec()) {
+        auto items = e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec();
+        for (const c10::IValue& x : items) {
           describe(x);
           os << ",";
         }

@@ -28,12 +28,12 @@ inline constexpr int64_t kMaxUnroll = 4096;
 // What one TorchScript value is during import.
 struct Val {
   enum class Kind {
-    kNode,      // computed by the fx node `node`
-    kKnown,     // known now: `known`; when it holds tensors of the module, `attr` names the
-                // attribute and `node` is its get_attr once one was needed
-    kSeq,       // a list or tuple built from other values (some computed by nodes)
-    kModule,    // a module, `path` from the module being imported ("" = itself)
-    kFunction,  // a TorchScript function, inlined when called
+    kNode,           // computed by the fx node `node`
+    kKnown,          // known now: `known`; when it holds tensors of the module, `attr` names the
+                     // attribute and `node` is its get_attr once one was needed
+    kSeq,            // a list or tuple built from other values (some computed by nodes)
+    kModule,         // a module, `path` from the module being imported ("" = itself)
+    kFunction,       // a TorchScript function, inlined when called
     kUninitialized,  // prim::Uninitialized: a branch's placeholder result that must never be used
   };
   Kind kind = Kind::kKnown;

@@ -641,7 +641,8 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
     return 0;
   }
   if (cmd == "dot")
-    return cmd_dot(parse_options(argc, argv, 2, {"--png", "--input", "--inputs-from", "--seed"}, {}));
+    return cmd_dot(
+        parse_options(argc, argv, 2, {"--png", "--input", "--inputs-from", "--seed"}, {}));
   if (cmd == "run")
     return cmd_run(parse_options(argc, argv, 2, {"--input", "--inputs-from", "--seed", "--device"},
                                  {"--compare-eager", "--grad"}));

@@ -213,9 +213,9 @@ TEST_F(TorchScriptControlFlow, MultiheadAttentionWithMasks) {
     SCOPED_TRACE("cross-attention, sequence first, boolean causal attn_mask");
     torch::jit::Module seq = torch::jit::load(model("mha_seq_first"));
     at::Tensor causal = torch::ones({4, 4}, torch::kBool).triu(1);
-    auto gm = import_torchscript(seq, with_examples({torch::randn({4, 2, 32}), torch::randn({4, 2, 32}),
-                                                     torch::randn({4, 2, 32}), c10::IValue(), true,
-                                                     causal}));
+    auto gm = import_torchscript(
+        seq, with_examples({torch::randn({4, 2, 32}), torch::randn({4, 2, 32}),
+                            torch::randn({4, 2, 32}), c10::IValue(), true, causal}));
     at::Tensor kv = torch::randn({4, 3, 32});
     expect_matches(*gm, seq, {torch::randn({4, 3, 32}), kv, torch::randn({4, 3, 32}),
                               c10::IValue(), true, causal});
