@@ -628,7 +628,9 @@ class Importer {
   }
 
   static std::optional<c10::Device> first_device(const c10::IValue& v) {
-    if (v.isTensor()) return v.toTensor().device();
+    if (v.isTensor())
+      return v.toTensor().defined() ? std::optional<c10::Device>(v.toTensor().device())
+                                    : std::nullopt;
     if (v.isList())
       for (const c10::IValue& e : v.toListRef())
         if (auto d = first_device(e)) return d;
@@ -851,7 +853,9 @@ class Importer {
     std::ostringstream os;
     std::unordered_map<const c10::TensorImpl*, size_t> ids;
     std::function<void(const c10::IValue&)> describe = [&](const c10::IValue& e) {
-      if (e.isTensor()) {
+      if (e.isTensor() && !e.toTensor().defined()) {
+        os << "undefined";
+      } else if (e.isTensor()) {
         const at::Tensor& t = e.toTensor();
         auto id = ids.emplace(t.unsafeGetTensorImpl(), ids.size()).first->second;
         os << "T#" << id << t.sizes() << t.strides() << t.scalar_type() << t.requires_grad();
