@@ -127,6 +127,20 @@ TEST_F(TorchScriptControlFlow, TransformerEncoderLayerBothNormFirst) {
     // Other batch sizes and lengths are not assumptions.
     for (std::vector<int64_t> shape : {std::vector<int64_t>{2, 7, 64}, {3, 5, 64}, {1, 1, 64}})
       expect_matches(*gm, ts, {torch::randn(shape)});
+    // Inlined down to operators, the attention sees one value passed as query,
+    // key and value: `query is key` is known, not assumed (as a child module it
+    // is an assumption about the child's three inputs).
+    auto child = std::dynamic_pointer_cast<GraphModule>(gm->get_submodule("self_attn"));
+    ASSERT_TRUE(child);
+    EXPECT_TRUE(has_assumption(child->graph(), "`query is not key or key is not value` is False"))
+        << child->graph();
+    ImportOptions inlined = with_examples({torch::randn({2, 7, 64})});
+    inlined.inline_calls = true;
+    auto flat = import_torchscript(ts, inlined);
+    EXPECT_TRUE(flat->graph().find_nodes(Op::CallModule).empty());
+    EXPECT_FALSE(has_assumption(flat->graph(), "query is")) << flat->graph();
+    EXPECT_TRUE(has_assumption(flat->graph(), "`src.dim() != 3` is False")) << flat->graph();
+    expect_matches(*flat, ts, {torch::randn({3, 5, 64})});
   }
 }
 
