@@ -108,6 +108,26 @@ std::string location(const TsNode* n) {
          std::to_string(std::get<2>(*flc));
 }
 
+std::string source_text(const TsNode* n) {
+  torch::jit::SourceRange range = source_of(n);
+  if (!range.source()) return "";
+  const std::string text = range.source()->text_str().str();
+  size_t end = range.end();
+  if (range.start() >= end || end > text.size()) return "";
+  // A method call's range stops at its name (`x.size`): take in the arguments.
+  if (end < text.size() && text[end] == '(') {
+    int depth = 0;
+    for (size_t i = end; i < text.size(); ++i) {
+      if (text[i] == '(') ++depth;
+      if (text[i] == ')' && --depth == 0) {
+        end = i + 1;
+        break;
+      }
+    }
+  }
+  return text.substr(range.start(), end - range.start());
+}
+
 std::string node_text(const TsNode* n) {
   std::ostringstream os;
   os << *n;

@@ -28,12 +28,13 @@ inline constexpr int64_t kMaxUnroll = 4096;
 // What one TorchScript value is during import.
 struct Val {
   enum class Kind {
-    kNode,      // computed by the fx node `node`
-    kKnown,     // known now: `known`; when it holds tensors of the module, `attr` names the
-                // attribute and `node` is its get_attr once one was needed
-    kSeq,       // a list or tuple built from other values (some computed by nodes)
-    kModule,    // a module, `path` from the module being imported ("" = itself)
-    kFunction,  // a TorchScript function, inlined when called
+    kNode,           // computed by the fx node `node`
+    kKnown,          // known now: `known`; when it holds tensors of the module, `attr` names the
+                     // attribute and `node` is its get_attr once one was needed
+    kSeq,            // a list or tuple built from other values (some computed by nodes)
+    kModule,         // a module, `path` from the module being imported ("" = itself)
+    kFunction,       // a TorchScript function, inlined when called
+    kUninitialized,  // prim::Uninitialized: a branch's placeholder result that must never be used
   };
   Kind kind = Kind::kKnown;
   Node* node = nullptr;
@@ -49,6 +50,15 @@ struct Val {
   torch::jit::Module module;
   std::string path;
   torch::jit::Function* function = nullptr;
+  // A list made by prim::ListConstruct during this import, which aten::append may grow.
+  bool owned_list = false;
+  // What a value computed by the graph (kNode) is on the example inputs
+  // (ImportOptions::example_inputs), when that could be worked out: tensors as
+  // meta tensors (sizes, strides, dtype, requires_grad), their device in
+  // example_device. Note [Assumptions] in torchscript_import.cpp says what it is for.
+  bool has_example = false;
+  c10::IValue example;
+  c10::Device example_device = c10::Device(c10::DeviceType::CPU);
 
   // A plain value: usable as a literal and in evaluation during import.
   bool literal() const { return kind == Kind::kKnown && attr.empty(); }
@@ -81,6 +91,8 @@ struct ImportScope {
 
 // `file.py:12:4`.
 std::string location(const TsNode* n);
+// The source text n came from (`src.dim() != 3`), or "" when there is none.
+std::string source_text(const TsNode* n);
 // The node as TorchScript prints it, without its source comment.
 std::string node_text(const TsNode* n);
 // `x.1` -> `x`: TorchScript's unique suffix is not part of the name.

@@ -41,8 +41,8 @@ const char* kUsage = R"(usage: fxjit <command> [options]
 
 commands:
   demo                      torch.fx's documentation example, built, edited, run and printed
-  graph MODEL               print the graph in torch.fx's format
-  code MODEL                print the generated C++ source of forward
+  graph MODEL [--input ...]  print the graph in torch.fx's format
+  code MODEL [--input ...]  print the generated C++ source of forward
   dot MODEL [--png FILE]    print Graphviz source (or render it to FILE with `dot`)
   run MODEL [--input SHAPE[:DTYPE]]... [--seed N] [--device D] [--compare-eager]
                             run on random inputs; print output shapes and a checksum
@@ -64,7 +64,10 @@ run and bench work in inference mode; --grad runs them with autograd on.
 --device cpu|cuda[:N] runs run, fuse and bench on that device; --inputs-from FILE
 takes the inputs from a torch.save file (a tensor or a list of tensors) instead.
 MODEL is a built-in example (fx-example, mlp), a file written by fx::save,
-`fxjit save` or `fxjit fuse -o` (fused kernels included), or a TorchScript file.
+`fxjit save` or `fxjit fuse -o` (fused kernels included), a torch.export archive
+or a TorchScript file. A scripted model that branches on its inputs' shapes is
+imported for the inputs given (--input or --inputs-from, also accepted by graph,
+code, dot and save), with run-time checks that later inputs agree.
 SHAPE is like 3x4 or 2,3,224,224; DTYPE is a torch dtype name (float32, float16,
 bfloat16, int64, ...). `fxjit <command> --help` describes one command.
 )";
@@ -146,7 +149,8 @@ at::Tensor random_input(const std::string& spec) {
   return at::randint(-100, 100, sizes, at::TensorOptions().dtype(*st));
 }
 
-std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedModel& m) {
+// The inputs --input or --inputs-from give (none without them).
+std::vector<c10::IValue> given_inputs(const Options& o) {
   if (o.has("--seed")) at::manual_seed(std::stoll(o.get("--seed")));
   std::vector<c10::IValue> inputs;
   for (const std::string& spec : o.all("--input")) inputs.push_back(random_input(spec));
@@ -154,6 +158,16 @@ std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedMode
     if (!inputs.empty()) throw UsageError("give either --input or --inputs-from, not both");
     inputs = fx::tool::load_inputs(o.get("--inputs-from"));
   }
+  return inputs;
+}
+
+// MODEL, loaded for the given inputs (a TorchScript model follows their
+// shapes where it branches on them), and the inputs to run it on: the given
+// ones, else the model's defaults.
+fx::tool::LoadedModel load_for_inputs(const Options& o, std::vector<c10::IValue>* run_inputs) {
+  std::vector<c10::IValue> inputs = given_inputs(o);
+  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o), inputs);
+  if (!run_inputs) return m;
   if (inputs.empty()) {
     for (const auto& v : m.default_inputs) {
       if (!v.isTensor()) {
@@ -166,7 +180,8 @@ std::vector<c10::IValue> inputs_for(const Options& o, const fx::tool::LoadedMode
     }
   }
   if (inputs.empty()) throw UsageError("this model needs --input SHAPE[:DTYPE] for each input");
-  return inputs;
+  *run_inputs = std::move(inputs);
+  return m;
 }
 
 // Moves every tensor attribute of gm and of its GraphModule submodules.
@@ -293,8 +308,8 @@ std::unique_ptr<fx::GraphModule> unfused_copy(const fx::GraphModule& gm) {
 
 int cmd_fuse(const Options& o) {
   std::optional<c10::Device> device = requested_device(o);
-  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
-  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  std::vector<c10::IValue> inputs;
+  fx::tool::LoadedModel m = load_for_inputs(o, &inputs);
   apply_device(device, m, inputs);
   std::unique_ptr<fx::GraphModule> fused = fused_model(m, inputs, device);
   std::cout << m.description << "\n" << fx::jit::explain_fusion(*m.gm) << "\n";
@@ -322,8 +337,8 @@ int cmd_fuse(const Options& o) {
 
 int cmd_optimize(const Options& o) {
   std::optional<c10::Device> device = requested_device(o);
-  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
-  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  std::vector<c10::IValue> inputs;
+  fx::tool::LoadedModel m = load_for_inputs(o, &inputs);
   apply_device(device, m, inputs);
   fx::jit::OptimizeOptions options;
   options.onednn = !o.has("--no-onednn");
@@ -358,8 +373,8 @@ int cmd_run(const Options& o) {
   std::optional<c10::InferenceMode> mode;
   if (!o.has("--grad")) mode.emplace();
   std::optional<c10::Device> device = requested_device(o);
-  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
-  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  std::vector<c10::IValue> inputs;
+  fx::tool::LoadedModel m = load_for_inputs(o, &inputs);
   apply_device(device, m, inputs);
   c10::IValue out = m.gm->forward(inputs);
   std::vector<at::Tensor> tensors;
@@ -408,8 +423,8 @@ int cmd_bench(const Options& o) {
   std::optional<c10::InferenceMode> mode;
   if (!o.has("--grad")) mode.emplace();
   std::optional<c10::Device> device = requested_device(o);
-  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
-  std::vector<c10::IValue> inputs = inputs_for(o, m);
+  std::vector<c10::IValue> inputs;
+  fx::tool::LoadedModel m = load_for_inputs(o, &inputs);
   apply_device(device, m, inputs);
   int iters = std::stoi(o.get("--iters", "30"));
   if (iters < 1) throw UsageError("--iters must be at least 1");
@@ -448,7 +463,7 @@ int cmd_bench(const Options& o) {
 }
 
 int cmd_dot(const Options& o) {
-  fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+  fx::tool::LoadedModel m = load_for_inputs(o, nullptr);
   std::string dot = m.gm->graph().to_dot(m.gm->class_name());
   if (!o.has("--png")) {
     std::cout << dot;
@@ -566,8 +581,12 @@ const std::map<std::string, std::string>& command_help() {
        "prints it as text\nand Graphviz source, runs it against eager LibTorch, prints its "
        "generated C++, then traces\nthe built-in MLP block from C++, fuses it, and times eager, "
        "GraphModule and fused\n"},
-      {"graph", "usage: fxjit graph MODEL\n\nprints MODEL's graph in torch.fx's format\n"},
-      {"code", "usage: fxjit code MODEL\n\nprints the C++ source generated for MODEL's forward\n"},
+      {"graph",
+       "usage: fxjit graph MODEL [--input SHAPE[:DTYPE]]... [--inputs-from FILE]\n\nprints "
+       "MODEL's graph in torch.fx's format (a TorchScript model imported for the inputs given)\n"},
+      {"code",
+       "usage: fxjit code MODEL [--input SHAPE[:DTYPE]]... [--inputs-from FILE]\n\nprints the "
+       "C++ source generated for MODEL's forward\n"},
       {"dot",
        "usage: fxjit dot MODEL [--png FILE]\n\nprints Graphviz source for MODEL's graph, or "
        "renders it to FILE with Graphviz `dot`\n"},
@@ -615,13 +634,15 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
     return demo();
   }
   if (cmd == "graph" || cmd == "code") {
-    Options o = parse_options(argc, argv, 2, {}, {});
-    fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+    Options o = parse_options(argc, argv, 2, {"--input", "--inputs-from", "--seed"}, {});
+    fx::tool::LoadedModel m = load_for_inputs(o, nullptr);
     if (cmd == "graph") std::cout << m.gm->graph() << "\n";
     if (cmd == "code") std::cout << m.gm->code();
     return 0;
   }
-  if (cmd == "dot") return cmd_dot(parse_options(argc, argv, 2, {"--png"}, {}));
+  if (cmd == "dot")
+    return cmd_dot(
+        parse_options(argc, argv, 2, {"--png", "--input", "--inputs-from", "--seed"}, {}));
   if (cmd == "run")
     return cmd_run(parse_options(argc, argv, 2, {"--input", "--inputs-from", "--seed", "--device"},
                                  {"--compare-eager", "--grad"}));
@@ -640,9 +661,9 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
                       {"--optimize", "--grad"}));
   if (cmd == "parse") return cmd_parse(parse_options(argc, argv, 2, {}, {}));
   if (cmd == "save") {
-    Options o = parse_options(argc, argv, 2, {"-o"}, {});
+    Options o = parse_options(argc, argv, 2, {"-o", "--input", "--inputs-from", "--seed"}, {});
     if (!o.has("-o")) throw UsageError("save needs -o FILE");
-    fx::tool::LoadedModel m = fx::tool::load_model(model_arg(o));
+    fx::tool::LoadedModel m = load_for_inputs(o, nullptr);
     fx::save(*m.gm, o.get("-o"));
     std::cout << "wrote " << o.get("-o") << " (" << m.gm->graph().size() << " nodes)\n";
     return 0;

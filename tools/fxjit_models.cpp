@@ -74,7 +74,7 @@ std::string read_prefix(const std::string& path, size_t n) {
 
 std::vector<std::string> builtin_models() { return {"fx-example", "mlp"}; }
 
-LoadedModel load_model(const std::string& spec) {
+LoadedModel load_model(const std::string& spec, const std::vector<c10::IValue>& example_inputs) {
   if (spec == "fx-example")
     return traced(std::make_shared<FxExampleImpl>(), {torch::randn({3, 4})},
                   "built-in: torch.fx's documentation example (Parameter, Linear, clamp)");
@@ -103,7 +103,9 @@ LoadedModel load_model(const std::string& spec) {
   if (prefix.rfind("PK", 0) == 0) {
 #if __has_include("capture/torchscript_import.h") && defined(FX_HAVE_TORCHSCRIPT_IMPORT)
     LoadedModel m;
-    m.gm = load_torchscript(spec);
+    ImportOptions options;
+    options.example_inputs = example_inputs;
+    m.gm = load_torchscript(spec, options);
     auto module = std::make_shared<torch::jit::Module>(torch::jit::load(spec));
     module->eval();
     m.eager = [module](std::vector<c10::IValue> in) { return module->forward(std::move(in)); };

@@ -29,8 +29,11 @@ struct LoadedModel {
 std::vector<std::string> builtin_models();
 
 // A built-in name, an fx::save file, a TorchScript file or a .pt2 archive.
+// example_inputs are the inputs the model will run on (may be empty): a
+// TorchScript model is imported for them (ImportOptions::example_inputs).
 // Throws fx::Error with a clear message for anything else.
-LoadedModel load_model(const std::string& spec);
+LoadedModel load_model(const std::string& spec,
+                       const std::vector<c10::IValue>& example_inputs = {});
 
 // Tensors from a file written by Python's torch.save (or torch::pickle_save):
 // one tensor, or a list/tuple of them, one per model input.

@@ -13,6 +13,8 @@
 #include <torch/cuda.h>
 #include <torch/serialize.h>
 
+#include "tests/capture/python_models.h"
+
 namespace {
 
 struct Result {
@@ -227,6 +229,28 @@ TEST(Fxjit, ParseGraphText) {
             std::string::npos)
       << r.out;
   std::filesystem::remove(file);
+}
+
+// A scripted nn.TransformerEncoderLayer branches on its input's rank and
+// device: fxjit imports it for the inputs it is given.
+TEST(Fxjit, ScriptedModelIsImportedForTheGivenInputs) {
+  fx::python_models::Written models = fx::python_models::write_models(
+      FX_SOURCE_DIR "/tests/capture/x.cpp", "make_torchscript_control_flow_models.py",
+      "encoder_layer");
+  if (!models.skip.empty()) GTEST_SKIP() << models.skip;
+  ASSERT_TRUE(models.error.empty()) << models.error;
+  const std::string model = models.dir + "/encoder_layer.pt";
+  Result r = fxjit("run " + model + " --input 2x7x64 --compare-eager");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("output 0: float32[2, 7, 64]"), std::string::npos) << r.out;
+  r = fxjit("graph " + model + " --input 3x5x64");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("`src.dim() != 3` is False"), std::string::npos) << r.out;
+  r = fxjit("graph " + model);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("fxjit: --input"), std::string::npos) << r.out;
+  std::error_code ec;
+  std::filesystem::remove_all(models.dir, ec);
 }
 
 TEST(Fxjit, ClearErrors) {
