@@ -1,6 +1,8 @@
 // Graph construction, insertion points, erasure, copying and printing.
 #include "ir/graph.h"
 
+#include <algorithm>
+#include <functional>
 #include <ostream>
 
 #include "ir/dead_code.h"
@@ -30,11 +32,13 @@ InsertPoint::InsertPoint(Graph* graph, Node* anchor, bool before)
     : graph_(graph), saved_anchor_(graph->insert_anchor_), saved_before_(graph->insert_before_) {
   graph->insert_anchor_ = anchor;
   graph->insert_before_ = before;
+  ++graph->insert_guards_;
 }
 
 InsertPoint::~InsertPoint() {
   graph_->insert_anchor_ = saved_anchor_;
   graph_->insert_before_ = saved_before_;
+  --graph_->insert_guards_;
 }
 
 Graph::Graph() {
@@ -127,6 +131,22 @@ void Graph::erase_node(Node* node) {
   // Inputs forget this user: every Node argument becomes None, as in torch.fx.
   auto to_none = [](Node*) { return Argument(); };
   node->update_args_kwargs(map_arg(node->args_, to_none), map_arg(node->kwargs_, to_none));
+}
+
+size_t Graph::release_erased() {
+  if (insert_guards_ > 0) return 0;
+  size_t before = owned_.size();
+  // The insertion point itself stays until it is moved: insert() reports it.
+  auto retiring = [&](const std::unique_ptr<Node>& n) {
+    return n.get() != insert_anchor_ && std::binary_search(retiring_.begin(), retiring_.end(),
+                                                           n.get(), std::less<const Node*>());
+  };
+  owned_.erase(std::remove_if(owned_.begin(), owned_.end(), retiring), owned_.end());
+  retiring_.clear();
+  for (const auto& n : owned_)
+    if (n->erased_) retiring_.push_back(n.get());
+  std::sort(retiring_.begin(), retiring_.end(), std::less<const Node*>());
+  return before - owned_.size();
 }
 
 InsertPoint Graph::inserting_before(Node* n) {

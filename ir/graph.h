@@ -102,12 +102,25 @@ class Graph {
   Node* create_node(Op op, const std::string& target, Args args = {}, Kwargs kwargs = {},
                     const std::optional<std::string>& name = {}, std::string type = "");
 
-  // Removes a node that has no users. Its name stays reserved; the Node
-  // object stays readable (erased() is true) until the graph dies.
+  // Removes a node that has no users. Its name stays reserved. The Node
+  // object stays readable (erased() is true) until release_erased() has run
+  // twice after the erasure (GraphModule::recompile() runs it once), so a
+  // loop may erase the node it stands on, a pass may look at what it erased,
+  // and replace_pattern's matches stay readable after its recompile().
   // Given:   %y = call_function[target=aten::relu](args = (%x,)), no users
   // Execute: graph.erase_node(y)
   // Result:  %y is gone; %x has one user fewer
   void erase_node(Node* node);
+
+  // Frees the nodes that were already erased at the previous call (two
+  // generations, see erase_node), after which pointers to them dangle. A
+  // graph edited for a long time keeps its memory flat this way; recompile()
+  // calls it. Does nothing while an InsertPoint guard is alive (it may
+  // restore an erased anchor); must not be called while iterating over
+  // nodes(). Returns how many nodes it freed.
+  size_t release_erased();
+  // Node objects held: live nodes, erased ones not yet released, the sentinel.
+  size_t allocated_nodes() const { return owned_.size(); }
 
   // Move the insertion point until the returned guard dies.
   // inserting_before(n): new nodes go just before n, in creation order.
@@ -163,6 +176,8 @@ class Graph {
   Namespace namespace_;
   Node* insert_anchor_;
   bool insert_before_ = true;
+  int insert_guards_ = 0;  // live InsertPoint guards
+  std::vector<const Node*> retiring_;  // erased at the last release_erased(), sorted
   std::vector<std::unique_ptr<Node>> owned_;
 };
 

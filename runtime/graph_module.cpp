@@ -39,6 +39,7 @@ GraphModule::GraphModule(std::unique_ptr<Graph> graph, Attributes attributes,
 GraphModule::~GraphModule() = default;
 
 void GraphModule::recompile() {
+  graph_->release_erased();
   auto program = Program::build(*graph_, attributes_, codegen_);
   // The source is for reading and for ahead-of-time builds; a construct it
   // cannot spell must not stop the module from running.

@@ -1,6 +1,7 @@
 // Graph: builders, naming, printing, insertion points, erasure, iteration.
 #include "ir/graph.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -218,6 +219,64 @@ TEST(GraphErase, ErasedNodeLetsGoOfItsInputs) {
   EXPECT_THROW(g.erase_node(add), Error);  // twice
   Graph other;
   EXPECT_THROW(other.erase_node(x), Error);  // foreign
+}
+
+TEST(GraphErase, ErasedNodesAreFreedAfterTwoReleases) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  Node* a = g.call_function("aten::relu", {x});
+  g.output(x);
+  const size_t base = g.allocated_nodes();  // sentinel, x, a, output
+  g.erase_node(a);
+  EXPECT_EQ(g.allocated_nodes(), base);
+  // One release: a was erased after the previous one, so it stays readable.
+  EXPECT_EQ(g.release_erased(), 0u);
+  EXPECT_TRUE(a->erased());
+  EXPECT_EQ(a->name(), "relu");
+  // The second frees it.
+  EXPECT_EQ(g.release_erased(), 1u);
+  EXPECT_EQ(g.allocated_nodes(), base - 1);
+  EXPECT_EQ(g.size(), 2u);
+  g.lint();
+}
+
+TEST(GraphErase, NothingIsFreedWhileAnInsertPointIsAlive) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  Node* a = g.call_function("aten::relu", {x});
+  Node* b = g.call_function("aten::neg", {x});
+  g.output(x);
+  auto guard = g.inserting_before(a);
+  g.erase_node(a);
+  g.release_erased();
+  EXPECT_EQ(g.release_erased(), 0u);
+  EXPECT_TRUE(a->erased());
+  // The erased anchor is still reported, not used after being freed.
+  EXPECT_THROW(g.call_function("aten::sin", {b}), Error);
+}
+
+// A graph edited in a loop (as a service rewriting graphs does) keeps as many
+// node objects as it has live nodes plus two generations of erased ones.
+TEST(GraphErase, MemoryStaysFlatOverALongEditLoop) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  Node* out = g.output(x);
+  size_t most = 0;
+  for (int i = 0; i < 100000; ++i) {
+    Node* n;
+    {
+      auto at = g.inserting_before(out);
+      n = g.call_function("aten::relu", {x});
+    }
+    out->replace_input_with(x, n);
+    out->replace_input_with(n, x);
+    g.erase_node(n);
+    if (i % 100 == 99) g.release_erased();
+    most = std::max(most, g.allocated_nodes());
+  }
+  EXPECT_LE(most, 3u + 200u);
+  EXPECT_EQ(g.size(), 2u);
+  g.lint();
 }
 
 TEST(GraphIterate, SurvivesErasingTheCurrentNode) {
