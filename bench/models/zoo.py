@@ -121,8 +121,9 @@ def mha_slow_path():
 
 
 def trace(m, x):
-    """torch.jit.trace of an eval-mode model, for every model of the zoo. Tracing (rather than
-    scripting) keeps control flow and prim::Uninitialized out of bert_layer's graph."""
+    """torch.jit.trace of an eval-mode model, for every model of the zoo, so every model reaches
+    fx through the same door. (Scripted, bert_layer imports too when fx is given example inputs
+    for its shape checks; the traced graph has none of those checks to run.)"""
     with mha_slow_path():
         return torch.jit.trace(m, (x,), check_trace=False)
 
