@@ -10,7 +10,9 @@
 # and runs the binary against the libb64 and libcudart that nvidia-pytriton bundles.
 #
 # Usage: bench/triton/run.sh [OUT_DIR]   (after scripts/setup.sh; needs build/triton_backends)
-# Environment: FX_VENV, FX_BUILD (build), PA_SECONDS (measurement window per point, 5)
+# Environment: FX_VENV, FX_BUILD (build), PA_SECONDS (measurement window per point, 5),
+#   PA_STABILITY (perf_analyzer -s: how far apart, in %, three windows may be and still count as
+#   stable; 25, raise it on a busy machine)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$PWD"
@@ -66,7 +68,7 @@ wait_ready() {  # port
 measure() {  # name grpc_port
   for c in 1 4 16; do
     LD_LIBRARY_PATH="$pa_dir/libs" "$pa" -m mlp -u "127.0.0.1:$2" -i grpc -b 1 \
-      --concurrency-range "$c" --measurement-interval "$window_ms" -s 25 -r 8 \
+      --concurrency-range "$c" --measurement-interval "$window_ms" -s "${PA_STABILITY:-25}" -r 8 \
       -f "$out/$1_c$c.csv" > "$out/$1_c$c.log" 2>&1 ||
       { echo "perf_analyzer failed, see $out/$1_c$c.log" >&2; tail -5 "$out/$1_c$c.log" >&2; return 1; }
   done
