@@ -179,13 +179,15 @@ def repo(http_url, grpc_url, model):
             infer_ok = True
         except InferenceServerException:
             infer_ok = False
-        index = {m["name"]: m.get("state", "") for m in h.get_model_repository_index()}
         steps.append({"step": step, "ready": h.is_model_ready(model), "infer": infer_ok,
-                      "state": index.get(model, "")})
+                      "state": state()})
+
+    def state():
+        return {m["name"]: m.get("state", "") for m in h.get_model_repository_index()}.get(model, "")
 
     def gone():  # unloading returns before the model is gone; wait for it (bounded)
         for _ in range(300):
-            if not h.is_model_ready(model):
+            if not h.is_model_ready(model) and state() not in ("READY", "UNLOADING"):
                 return
             time.sleep(0.1)
 
