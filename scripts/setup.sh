@@ -8,6 +8,9 @@
 #   FX_JOBS     parallel compile jobs                       (nproc)
 #   FX_TORCH, FX_CUDA, FX_CUDA_ROOT, FX_TESTS, FX_BENCH, FX_WERROR, CMAKE_BUILD_TYPE
 #               passed to CMake when set (see README.md); a changed value reconfigures build/
+#   FX_TRITON_INCLUDE_DIR  Triton's C API headers for the Triton backend (serving/triton); by
+#               default ../shared/third_party/triton-core/include beside the checkout, when it exists
+#   FX_SERVING  0: do not install the Triton server and clients (nvidia-pytriton, tritonclient)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -80,9 +83,33 @@ if [[ "$torch_source" == wheel ]]; then
   fi
 fi
 
+# ---- Triton server and clients for tests/serving and bench/triton ---------------------------------
+# nvidia-pytriton ships a Triton server binary (it runs without a GPU); tritonclient[all] is the
+# HTTP/gRPC client. An offline machine goes on without them; the serving tests then skip.
+serving_ok() {
+  "$venv/bin/python" - 2>/dev/null <<'EOF'
+import sys
+from importlib.metadata import version
+sys.exit(0 if version("nvidia-pytriton") == "0.7.0" and version("tritonclient") else 1)
+EOF
+}
+if [[ "$torch_source" == wheel && "${FX_SERVING:-1}" != 0 ]]; then
+  if serving_ok; then
+    say "nvidia-pytriton 0.7.0 (Triton server 2.51.0), tritonclient: present in $venv"
+  else
+    say "installing nvidia-pytriton 0.7.0 and tritonclient[all] into $venv"
+    "$venv/bin/python" -m pip install --progress-bar off --disable-pip-version-check \
+      "nvidia-pytriton==0.7.0" "tritonclient[all]" ||
+      say "warning: could not install the Triton server and clients; the serving tests will skip"
+  fi
+fi
+
 # ---- configure and build ---------------------------------------------------------------------------
 cmake_args=(-DFX_VENV="$venv" -DFX_CCACHE_DIR="$CCACHE_DIR")
-for var in FX_TORCH FX_CUDA FX_CUDA_ROOT FX_TESTS FX_BENCH FX_WERROR CMAKE_BUILD_TYPE; do
+if [[ -z "${FX_TRITON_INCLUDE_DIR:-}" && -f ../shared/third_party/triton-core/include/triton/core/tritonbackend.h ]]; then
+  FX_TRITON_INCLUDE_DIR="$(cd ../shared/third_party/triton-core/include && pwd)"
+fi
+for var in FX_TORCH FX_CUDA FX_CUDA_ROOT FX_TESTS FX_BENCH FX_WERROR CMAKE_BUILD_TYPE FX_TRITON_INCLUDE_DIR; do
   if [[ -n "${!var:-}" ]]; then cmake_args+=("-D$var=${!var}"); fi
 done
 
