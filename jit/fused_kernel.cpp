@@ -231,7 +231,9 @@ std::vector<Variant> FusedKernel::variants() const {
   return out;
 }
 
-std::string FusedKernel::source(const Variant& variant) const { return cpu_source(spec_, variant); }
+std::string FusedKernel::source(const Variant& variant) const {
+  return spec_.is_rows() ? cpu_row_source(spec_, variant) : cpu_source(spec_, variant);
+}
 
 std::string FusedKernel::cuda_source(const Variant& variant, bool index32) const {
   return fx::jit::cuda_source(spec_, variant, index32);
@@ -283,7 +285,7 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
     auto it = kernels_.find(key);
     if (it != kernels_.end()) return it->second;
   }
-  std::string src = cpu_source(spec_, v);
+  std::string src = source(v);
   bool memory_hit = false;
   std::shared_ptr<const CpuKernel> k;
   try {
@@ -344,6 +346,10 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   // A kernel without tensor inputs has nothing to say where it runs.
   if (!device) return run_eager(std::move(args));
   const bool cuda = device->is_cuda();
+  if (spec_.is_rows()) {
+    if (cuda) return run_eager(std::move(args));  // no CUDA row kernels (jit/reductions.h)
+    return run_rows(std::move(args), ins);
+  }
 #if !FX_HAVE_CUDA
   if (cuda) return run_eager(std::move(args));
 #endif
@@ -413,6 +419,139 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   }
   if (nhwc)
     for (at::Tensor& t : outs) t = t.permute({0, 3, 1, 2});
+  if (outs.size() == 1) return outs[0];
+  std::vector<c10::IValue> items(outs.begin(), outs.end());
+  return c10::ivalue::Tuple::create(std::move(items));
+}
+
+// Per call of a row kernel:
+//   1. view each argument as its spec says ('f', 'k', 'd') at the spec's rank;
+//      the full shape S is their broadcast, and every argument must span S
+//      exactly where it did at fuse time (else eager, which decides);
+//   2. empty tensors and rows run eagerly (ATen's own errors and values);
+//   3. collapse each argument's reduced dims to one walk (stride 1, 0 or
+//      another); an argument whose reduced dims do not collapse is copied
+//      contiguous first; collapse the outer dims as collapse() does;
+//   4. run rows over ATen's threads, at least kGrain elements per chunk.
+c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
+                                  const std::vector<at::Tensor>& ins) {
+  const int64_t r = spec_.rank, k = spec_.reduce_dims;
+  const size_t nargs = spec_.arg_input.size();
+  std::vector<at::Tensor> views;
+  views.reserve(nargs);
+  for (size_t a = 0; a < nargs; ++a) {
+    at::Tensor t = ins[spec_.arg_input[a]];
+    const char view = spec_.arg_view[a];
+    const int64_t want = view == 'd' ? r - k : r;
+    if (t.dim() > want) return run_eager(std::move(args));
+    while (t.dim() < want) t = t.unsqueeze(0);
+    if (view == 'd')
+      for (int64_t i = 0; i < k; ++i) t = t.unsqueeze(-1);
+    views.push_back(t);
+  }
+  std::vector<int64_t> shape(r, 1);
+  for (const at::Tensor& t : views)
+    for (int64_t d = 0; d < r; ++d) {
+      const int64_t s = t.size(d);
+      if (s == 1) continue;
+      if (shape[d] != 1 && shape[d] != s) return run_eager(std::move(args));
+      shape[d] = s;
+    }
+  for (size_t a = 0; a < nargs; ++a)
+    for (int64_t d = 0; d < r; ++d) {
+      if (shape[d] == 1) continue;
+      const bool spans = views[a].size(d) != 1;
+      if (spans != (spec_.arg_spans[a][d] == '1')) return run_eager(std::move(args));
+    }
+  if (!spec_.fixed_reduced.empty() &&
+      !std::equal(spec_.fixed_reduced.begin(), spec_.fixed_reduced.end(), shape.end() - k))
+    return run_eager(std::move(args));
+  int64_t n = 1, rows = 1;
+  for (int64_t d = 0; d < r; ++d) (d < r - k ? rows : n) *= shape[d];
+  if (n == 0 || rows == 0) return run_eager(std::move(args));
+  // 3. the walk along the row, then the outer dims.
+  std::vector<int64_t> inner(nargs, 0);
+  for (size_t a = 0; a < nargs; ++a) {
+    at::Tensor& t = views[a];
+    auto walk = [&](int64_t* stride) {
+      int64_t expect = -1;  // the stride the next outer reduced dim must have
+      *stride = 0;
+      bool any = false;
+      for (int64_t d = r - 1; d >= r - k; --d) {
+        if (shape[d] == 1) continue;
+        const int64_t s = t.size(d) == 1 ? 0 : t.stride(d);
+        if (!any) {
+          *stride = s;
+          any = true;
+        } else if (s != expect) {
+          return false;
+        }
+        expect = s * shape[d];
+      }
+      return true;
+    };
+    if (!walk(&inner[a])) {
+      std::vector<int64_t> e = t.sizes().vec();
+      for (int64_t d = r - k; d < r; ++d) e[d] = shape[d];
+      t = t.expand(e).contiguous();
+      walk(&inner[a]);
+    }
+  }
+  FusedLayout outer;  // outer dims, merged where every argument walks them as one
+  outer.strides.resize(nargs);
+  for (int64_t d = r - k - 1; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    std::vector<int64_t> st(nargs);
+    for (size_t a = 0; a < nargs; ++a) st[a] = views[a].size(d) == 1 ? 0 : views[a].stride(d);
+    if (!outer.sizes.empty()) {
+      bool merge = true;
+      for (size_t a = 0; a < nargs && merge; ++a)
+        merge = st[a] == outer.strides[a].back() * outer.sizes.back();
+      if (merge) {
+        outer.sizes.back() *= shape[d];
+        continue;
+      }
+    }
+    outer.sizes.push_back(shape[d]);
+    for (size_t a = 0; a < nargs; ++a) outer.strides[a].push_back(st[a]);
+  }
+  std::reverse(outer.sizes.begin(), outer.sizes.end());
+  for (auto& s : outer.strides) std::reverse(s.begin(), s.end());
+  Variant v;
+  v.rows = true;
+  v.flat = false;
+  v.rank = static_cast<int>(outer.sizes.size());
+  for (size_t a = 0; a < nargs; ++a)
+    v.pattern += inner[a] == 0 ? 'b' : inner[a] == 1 ? 'c' : 's';
+  std::vector<int64_t> sizes = outer.sizes;
+  sizes.push_back(n);
+  std::vector<int64_t> strides;
+  for (size_t a = 0; a < nargs; ++a) {
+    strides.insert(strides.end(), outer.strides[a].begin(), outer.strides[a].end());
+    strides.push_back(inner[a]);
+  }
+  // Outputs, contiguous, in the shapes of their nodes.
+  std::vector<int64_t> keep = shape, drop(shape.begin(), shape.end() - k);
+  for (int64_t d = r - k; d < r; ++d) keep[d] = 1;
+  std::vector<at::Tensor> outs;
+  for (size_t o = 0; o < spec_.outputs.size(); ++o) {
+    const char view = spec_.out_view[o];
+    outs.push_back(empty_output(view == 'f' ? shape : view == 'k' ? keep : drop, spec_.outputs[o]));
+  }
+  auto kernel = kernel_for(v);
+  if (!kernel) return run_eager(std::move(args));
+  std::vector<void*> ptrs;
+  for (auto& t : views) ptrs.push_back(t.data_ptr());
+  for (auto& t : outs) ptrs.push_back(t.data_ptr());
+  CpuKernelFn fn = kernel->fn;
+  ++kernel_calls_;
+  // Any tensor of at least `rows` bytes anchors parallel_range's byte view.
+  at::Tensor anchor = outs[0].nbytes() >= static_cast<size_t>(rows)
+                          ? outs[0]
+                          : at::empty({rows}, at::TensorOptions().dtype(at::kByte));
+  parallel_range(rows, std::max<int64_t>(1, kGrain / n), anchor, [&](int64_t b, int64_t e) {
+    fn(ptrs.data(), sizes.data(), strides.data(), b, e);
+  });
   if (outs.size() == 1) return outs[0];
   std::vector<c10::IValue> items(outs.begin(), outs.end());
   return c10::ivalue::Tuple::create(std::move(items));

@@ -9,6 +9,7 @@
 // the same output shape and device, so one loop computes them all.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct FusionGroup {
   std::vector<Node*> nodes;    // members, in graph order
   std::vector<Node*> inputs;   // nodes outside the group that members read, first use first
   std::vector<Node*> outputs;  // members used outside the group (or by the output), graph order
+  // Groups with a reduction stage (jit/reductions.h): the full shape and the
+  // number of trailing dims reduced; 0 for elementwise-only groups.
+  std::vector<int64_t> shape;
+  int64_t reduce_dims = 0;
 };
 
 struct Unfused {

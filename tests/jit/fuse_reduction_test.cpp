@@ -1,0 +1,332 @@
+// Row kernels: reductions and normalizations fused with their elementwise
+// neighbours (jit/reductions.h, Note [Row kernels] in jit/kernel.h). Every
+// case runs the fused module against the unfused graph (eager LibTorch) on
+// fresh random inputs, and checks that the fused kernel really ran.
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "ir/error.h"
+#include "jit/fuse.h"
+#include "jit/fused_kernel.h"
+#include "jit/fused_serialize.h"
+#include "runtime/shape_prop.h"
+#include "serialize/serialize.h"
+
+namespace fx::jit {
+namespace {
+
+Argument ints(std::vector<int64_t> v) { return Argument::list({v.begin(), v.end()}); }
+
+using Build = std::function<void(Graph&, const std::vector<Node*>& in, std::vector<Argument>& outs)>;
+
+std::unique_ptr<GraphModule> module_of(const Build& build, size_t inputs) {
+  auto g = std::make_unique<Graph>();
+  std::vector<Node*> in;
+  for (size_t i = 0; i < inputs; ++i) in.push_back(g->placeholder("x" + std::to_string(i)));
+  std::vector<Argument> outs;
+  build(*g, in, outs);
+  if (outs.size() == 1)
+    g->output(outs[0]);
+  else
+    g->output(Argument::tuple(outs));
+  return std::make_unique<GraphModule>(std::move(g), Attributes{});
+}
+
+std::vector<at::Tensor> results(const c10::IValue& v) {
+  if (v.isTensor()) return {v.toTensor()};
+  std::vector<at::Tensor> out;
+  for (const auto& e : v.toTuple()->elements()) out.push_back(e.toTensor());
+  return out;
+}
+
+void expect_close(const std::vector<at::Tensor>& want, const std::vector<at::Tensor>& got,
+                  double rtol, double atol) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE("output " + std::to_string(i));
+    ASSERT_EQ(want[i].sizes(), got[i].sizes());
+    ASSERT_EQ(want[i].scalar_type(), got[i].scalar_type());
+    at::Tensor w = want[i].to(at::kDouble), r = got[i].to(at::kDouble);
+    EXPECT_TRUE(at::equal(w.isnan(), r.isnan())) << "NaNs differ";
+    EXPECT_TRUE(at::allclose(r, w, rtol, atol, /*equal_nan=*/true))
+        << "max abs diff " << (r - w).abs().nan_to_num(0, 0, 0).max().item<double>();
+  }
+}
+
+// The row kernels (FusedKernels with reductions) of a fused module.
+std::vector<std::shared_ptr<FusedKernel>> row_kernels(const GraphModule& fused) {
+  std::vector<std::shared_ptr<FusedKernel>> out;
+  for (const auto& [name, m] : fused.attributes().modules)
+    if (auto k = std::dynamic_pointer_cast<FusedKernel>(m))
+      if (k->spec().is_rows()) out.push_back(k);
+  return out;
+}
+
+// Traces build on fuse_inputs, fuses, and checks one row kernel holding
+// `reductions` runs (never eagerly) and matches eager on each set of run
+// inputs. Returns the fused module.
+std::unique_ptr<GraphModule> check(const Build& build, const std::vector<at::Tensor>& fuse_inputs,
+                                   const std::vector<std::vector<at::Tensor>>& runs,
+                                   const std::vector<std::string>& reductions, double rtol,
+                                   double atol, bool expect_kernel = true) {
+  auto gm = module_of(build, fuse_inputs.size());
+  std::vector<c10::IValue> fin(fuse_inputs.begin(), fuse_inputs.end());
+  shape_prop(*gm, fin);
+  auto fused = fuse(*gm);
+  auto kernels = row_kernels(*fused);
+  EXPECT_EQ(kernels.size(), 1u) << fused->graph().str() << explain_fusion(*gm);
+  if (kernels.size() != 1) return fused;
+  EXPECT_EQ(kernels[0]->spec().reductions, reductions);
+  for (const auto& in : runs) {
+    std::vector<c10::IValue> args(in.begin(), in.end());
+    int64_t calls = kernels[0]->kernel_calls();
+    expect_close(results(gm->forward(args)), results(fused->forward(args)), rtol, atol);
+    if (expect_kernel) {
+      EXPECT_EQ(kernels[0]->kernel_calls(), calls + 1) << "ran eagerly";
+    }
+  }
+  EXPECT_FALSE(kernels[0]->fell_back()) << kernels[0]->fallback_reason();
+  return fused;
+}
+
+// The name fx gives the first node of target: aten::softmax.int -> softmax.
+std::string name_of(const std::string& target) {
+  std::string s = target.substr(target.find("::") + 2);
+  s = s.substr(0, s.find('.'));
+  return s == "sum" ? "sum_1" : s;  // as Python's builtin
+}
+
+at::Tensor rnd(std::vector<int64_t> shape, at::ScalarType t = at::kFloat) {
+  return at::randn(shape).to(t);
+}
+
+// softmax(x * scale + mask) over the last dim, the attention pattern.
+Build scaled_masked_softmax(const char* target = "aten::softmax.int") {
+  return [target](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* s = g.call_function("aten::mul.Scalar", {in[0], 0.125});
+    Node* a = g.call_function("aten::add.Tensor", {s, in[1]});
+    if (std::string(target) == "aten::_softmax" || std::string(target) == "aten::_log_softmax")
+      outs.emplace_back(g.call_function(target, {a, -1, false}));
+    else
+      outs.emplace_back(g.call_function(target, {a, -1}));
+  };
+}
+
+TEST(FuseReduction, ScaledMaskedSoftmax2d) {
+  check(scaled_masked_softmax(), {rnd({64, 128}), rnd({128})},
+        {{rnd({64, 128}), rnd({128})}, {rnd({7, 128}), rnd({128})}}, {"softmax"}, 1e-5, 1e-6);
+}
+
+TEST(FuseReduction, ScaledMaskedSoftmaxAttentionMask) {
+  // [B, heads, S, S] with a [B, 1, S, S] mask broadcast over heads.
+  check(scaled_masked_softmax(), {rnd({2, 4, 32, 32}), rnd({2, 1, 32, 32})},
+        {{rnd({2, 4, 32, 32}), rnd({2, 1, 32, 32})}, {rnd({3, 4, 32, 32}), rnd({3, 1, 32, 32})}},
+        {"softmax"}, 1e-5, 1e-6);
+}
+
+TEST(FuseReduction, SoftmaxOverloadsAndLogSoftmax) {
+  for (const char* t :
+       {"aten::_softmax", "aten::log_softmax.int", "aten::_log_softmax"}) {
+    SCOPED_TRACE(t);
+    check(scaled_masked_softmax(t), {rnd({16, 100}), rnd({100})},
+          {{rnd({16, 100}), rnd({100})}, {rnd({5, 33}), rnd({33})}},
+          {name_of(t)},
+          1e-5, 1e-5);
+  }
+}
+
+TEST(FuseReduction, SoftmaxInfAndNaN) {
+  // Rows of all -inf (NaN in eager), some -inf (zeros), a NaN (all NaN), +inf.
+  at::Tensor x = rnd({6, 40}), m = at::zeros({40});
+  const float inf = std::numeric_limits<float>::infinity();
+  x[0].fill_(-inf);
+  x[1].slice(0, 0, 20).fill_(-inf);
+  x[2][7] = std::numeric_limits<float>::quiet_NaN();
+  x[3][3] = inf;
+  for (const char* t : {"aten::softmax.int", "aten::log_softmax.int"}) {
+    SCOPED_TRACE(t);
+    check(scaled_masked_softmax(t), {rnd({6, 40}), m}, {{x, m}}, {name_of(t)}, 1e-5, 1e-6);
+  }
+}
+
+// h = x + r (the residual, also returned); y = layer_norm(h, [N], w, b).
+Build add_layer_norm(int64_t n, bool affine = true) {
+  return [n, affine](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* h = g.call_function("aten::add.Tensor", {in[0], in[1]});
+    Args a{h, ints({n})};
+    if (affine) {
+      a.emplace_back(in[2]);
+      a.emplace_back(in[3]);
+    }
+    outs.emplace_back(g.call_function("aten::layer_norm", a, {{"eps", 1e-5}}));
+    outs.emplace_back(h);
+  };
+}
+
+TEST(FuseReduction, AddLayerNorm) {
+  for (int64_t n : {768, 37}) {
+    SCOPED_TRACE(n);
+    auto fused = check(add_layer_norm(n), {rnd({16, n}), rnd({16, n}), rnd({n}), rnd({n})},
+                       {{rnd({16, n}), rnd({16, n}), rnd({n}), rnd({n})},
+                        {rnd({3, n}), rnd({3, n}), rnd({n}), rnd({n})}},
+                       {"layer_norm"}, 1e-4, 1e-5);
+  }
+  check(add_layer_norm(64, false), {rnd({8, 64}), rnd({8, 64})},
+        {{rnd({8, 64}) * 100 + 5, rnd({8, 64})}}, {"layer_norm"}, 1e-4, 1e-4);
+}
+
+TEST(FuseReduction, LayerNormOverTwoDimsWithEpilogue) {
+  // layer_norm over [4, 8] of x + 1, then gelu of the result.
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* h = g.call_function("aten::add.Scalar", {in[0], 1.0});
+    Node* ln = g.call_function("aten::layer_norm", {h, ints({4, 8}), in[1], in[2]});
+    outs.emplace_back(g.call_function("aten::gelu", {ln}));
+  };
+  check(b, {rnd({3, 4, 8}), rnd({4, 8}), rnd({4, 8})},
+        {{rnd({3, 4, 8}), rnd({4, 8}), rnd({4, 8})}, {rnd({5, 4, 8}), rnd({4, 8}), rnd({4, 8})}},
+        {"layer_norm"}, 1e-4, 1e-5);
+}
+
+TEST(FuseReduction, RowReductionsKeepdimAndNot) {
+  // Each reduction of x * 2 - 1, with a row epilogue (r * 3) and, for keepdim,
+  // a full-size one (x - r).
+  struct R {
+    const char* target;
+    std::function<Args(Node*, Argument dims, bool keep)> args;
+    Kwargs kwargs;
+  };
+  auto plain = [](Node* x, Argument d, bool keep) { return Args{x, d, keep}; };
+  const R reds[] = {
+      {"aten::sum.dim_IntList", plain, {}},
+      {"aten::mean.dim", plain, {}},
+      {"aten::amax", plain, {}},
+      {"aten::amin", plain, {}},
+      {"aten::var.dim", [](Node* x, Argument d, bool keep) { return Args{x, d, true, keep}; }, {}},
+      {"aten::std.dim", [](Node* x, Argument d, bool keep) { return Args{x, d, false, keep}; }, {}},
+      {"aten::var.correction", [](Node* x, Argument d, bool) { return Args{x, d}; },
+       {{"correction", 0}, {"keepdim", true}}},
+      {"aten::std.correction", [](Node* x, Argument d, bool) { return Args{x, d}; },
+       {{"correction", 2}, {"keepdim", false}}},
+  };
+  for (const R& r : reds)
+    for (int k : {1, 2})
+      for (bool keep : {true, false}) {
+        bool keep_eff = keep;
+        for (const auto& kv : r.kwargs)
+          if (kv.first == "keepdim") keep_eff = kv.second.to_bool();
+        SCOPED_TRACE(std::string(r.target) + " k=" + std::to_string(k) +
+                     (keep_eff ? " keepdim" : ""));
+        Build b = [&](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+          Node* t = g.call_function("aten::mul.Scalar", {in[0], 2.0});
+          t = g.call_function("aten::sub.Scalar", {t, 1.0});
+          Argument dims = k == 1 ? ints({-1}) : ints({1, 2});
+          Node* red = g.call_function(r.target, r.args(t, dims, keep), r.kwargs);
+          outs.emplace_back(g.call_function("aten::mul.Scalar", {red, 3.0}));
+          if (keep_eff) outs.emplace_back(g.call_function("aten::sub.Tensor", {in[0], red}));
+        };
+        check(b, {rnd({6, 5, 30})},
+              {{rnd({6, 5, 30})}, {rnd({2, 3, 1})}, {rnd({4, 1, 2})}, {rnd({3, 7, 1000})}},
+              {name_of(r.target)}, 1e-4, 1e-5);
+      }
+}
+
+TEST(FuseReduction, TwoReductionsOneKernel) {
+  // mean and amax of the same rows, and x - mean + amax.
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* t = g.call_function("aten::exp", {in[0]});
+    Node* m = g.call_function("aten::mean.dim", {t, ints({-1}), true});
+    Node* mx = g.call_function("aten::amax", {t, ints({-1}), true});
+    Node* d = g.call_function("aten::sub.Tensor", {t, m});
+    outs.emplace_back(g.call_function("aten::add.Tensor", {d, mx}));
+  };
+  check(b, {rnd({9, 64})}, {{rnd({9, 64})}, {rnd({4, 3})}}, {"mean", "amax"}, 1e-5, 1e-5);
+}
+
+TEST(FuseReduction, RmsNorm) {
+  for (bool eps : {true, false}) {
+    SCOPED_TRACE(eps ? "eps=1e-6" : "eps=None");
+    Build b = [eps](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+      Node* h = g.call_function("aten::add.Tensor", {in[0], in[1]});
+      Args a{h, ints({256}), in[2]};
+      if (eps) a.emplace_back(1e-6);
+      outs.emplace_back(g.call_function("aten::rms_norm", a));
+    };
+    check(b, {rnd({12, 256}), rnd({12, 256}), rnd({256})},
+          {{rnd({12, 256}), rnd({12, 256}), rnd({256})},
+           {rnd({1, 256}), rnd({1, 256}), rnd({256})}},
+          {"rms_norm"}, 1e-5, 1e-5);
+  }
+}
+
+// x -> x * sigmoid(mean(x, [2, 3], keepdim)) (squeeze-and-excitation without
+// its two 1x1 convolutions), or with adaptive_avg_pool2d(x, 1).
+Build se_block(bool pool) {
+  return [pool](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* m = pool ? g.call_function("aten::adaptive_avg_pool2d", {in[0], ints({1, 1})})
+                   : g.call_function("aten::mean.dim", {in[0], ints({2, 3}), true});
+    Node* s = g.call_function("aten::sigmoid", {m});
+    outs.emplace_back(g.call_function("aten::mul.Tensor", {in[0], s}));
+  };
+}
+
+TEST(FuseReduction, SqueezeExcitationNchwAndNhwc) {
+  for (bool pool : {false, true}) {
+    SCOPED_TRACE(pool ? "adaptive_avg_pool2d" : "mean");
+    at::Tensor nhwc = rnd({2, 16, 7, 7}).contiguous(at::MemoryFormat::ChannelsLast);
+    check(se_block(pool), {rnd({2, 16, 7, 7})},
+          {{rnd({2, 16, 7, 7})}, {rnd({1, 3, 5, 4})}, {nhwc}}, {pool ? "adaptive_avg_pool2d" : "mean"},
+          1e-5, 1e-6);
+  }
+}
+
+TEST(FuseReduction, HalfTypes) {
+  for (at::ScalarType t : {at::kHalf, at::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(t));
+    const double tol = t == at::kHalf ? 5e-3 : 3e-2;
+    check(scaled_masked_softmax(), {rnd({8, 64}, t), rnd({64}, t)},
+          {{rnd({8, 64}, t), rnd({64}, t)}}, {"softmax"}, tol, tol);
+    check(add_layer_norm(96), {rnd({4, 96}, t), rnd({4, 96}, t), rnd({96}, t), rnd({96}, t)},
+          {{rnd({4, 96}, t), rnd({4, 96}, t), rnd({96}, t), rnd({96}, t)}}, {"layer_norm"}, tol,
+          4 * tol);
+    check(se_block(false), {rnd({2, 8, 5, 5}, t)}, {{rnd({2, 8, 5, 5}, t)}}, {"mean"}, tol, tol);
+  }
+  check(scaled_masked_softmax(), {rnd({8, 64}, at::kDouble), rnd({64}, at::kDouble)},
+        {{rnd({8, 64}, at::kDouble), rnd({64}, at::kDouble)}}, {"softmax"}, 1e-12, 1e-14);
+}
+
+TEST(FuseReduction, RowsOfOneLongRowsEmptyAndStrided) {
+  auto b = scaled_masked_softmax();
+  check(b, {rnd({4, 50}), rnd({50})}, {{rnd({4, 1}), rnd({1})}}, {"softmax"}, 1e-6, 1e-7);
+  // One very long row, and many short ones.
+  check(b, {rnd({4, 50}), rnd({50})}, {{rnd({2, 1 << 20}) * 4, rnd({1 << 20})}}, {"softmax"}, 1e-4,
+        1e-9);
+  check(add_layer_norm(1 << 18, false), {rnd({2, 1 << 18}), rnd({2, 1 << 18})},
+        {{rnd({2, 1 << 18}) + 3, rnd({2, 1 << 18})}}, {"layer_norm"}, 1e-4, 1e-4);
+  // Non-contiguous x (a transpose): the row walks with a stride.
+  check(b, {rnd({6, 10}), rnd({10})}, {{rnd({10, 6}).t(), rnd({10})}}, {"softmax"}, 1e-5, 1e-6);
+  // Empty tensors run eagerly (no kernel call), with eager's results.
+  check(b, {rnd({6, 10}), rnd({10})}, {{rnd({0, 10}), rnd({10})}, {rnd({3, 0}), rnd({0})}},
+        {"softmax"}, 0, 0, /*expect_kernel=*/false);
+}
+
+TEST(FuseReduction, AmaxNaNAndInf) {
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* t = g.call_function("aten::add.Scalar", {in[0], 1.0});
+    Node* mx = g.call_function("aten::amax", {t, ints({1})});
+    Node* mn = g.call_function("aten::amin", {t, ints({1})});
+    outs.emplace_back(g.call_function("aten::sub.Tensor", {mx, mn}));
+  };
+  at::Tensor x = rnd({5, 70});
+  x[0][69] = std::numeric_limits<float>::quiet_NaN();
+  x[1][0] = std::numeric_limits<float>::quiet_NaN();
+  x[2][5] = std::numeric_limits<float>::infinity();
+  x[3].fill_(-std::numeric_limits<float>::infinity());
+  check(b, {rnd({5, 70})}, {{x}}, {"amax", "amin"}, 0, 0);
+}
+
+}  // namespace
+}  // namespace fx::jit
