@@ -344,6 +344,15 @@ std::string Partition::explain() const {
   for (size_t i = 0; i < groups.size(); ++i) {
     os << "group " << i << ":";
     for (const Node* n : groups[i].nodes) os << " " << n->name();
+    if (groups[i].reduce_dims > 0) {
+      os << " (row kernel over the last " << groups[i].reduce_dims << " of [";
+      for (size_t d = 0; d < groups[i].shape.size(); ++d)
+        os << (d ? ", " : "") << groups[i].shape[d];
+      os << "]; reductions:";
+      for (const Node* n : groups[i].nodes)
+        if (node_is_reduction(*n, nullptr, nullptr)) os << " " << n->name();
+      os << ")";
+    }
     os << " (inputs:";
     for (const Node* n : groups[i].inputs) os << " " << n->name();
     os << "; outputs:";

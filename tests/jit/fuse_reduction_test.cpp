@@ -2,7 +2,9 @@
 // neighbours (jit/reductions.h, Note [Row kernels] in jit/kernel.h). Every
 // case runs the fused module against the unfused graph (eager LibTorch) on
 // fresh random inputs, and checks that the fused kernel really ran.
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <functional>
 #include <limits>
 
@@ -15,6 +17,7 @@
 #include "jit/fused_serialize.h"
 #include "runtime/shape_prop.h"
 #include "serialize/serialize.h"
+#include "tests/saved_files.h"
 
 namespace fx::jit {
 namespace {
@@ -326,6 +329,91 @@ TEST(FuseReduction, AmaxNaNAndInf) {
   x[2][5] = std::numeric_limits<float>::infinity();
   x[3].fill_(-std::numeric_limits<float>::infinity());
   check(b, {rnd({5, 70})}, {{x}}, {"amax", "amin"}, 0, 0);
+}
+
+TEST(FuseReduction, ExplainSaysWhatWasFusedAndWhatWasLeftOut) {
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* s = g.call_function("aten::mul.Scalar", {in[0], 0.5});
+    Node* sm = g.call_function("aten::softmax.int", {s, -1});
+    Node* col = g.call_function("aten::sum.dim_IntList", {sm, ints({0}), true});  // not trailing
+    Node* t = g.call_function("aten::exp", {in[0]});
+    Node* ls = g.call_function("aten::log_softmax.int", {t, 0});  // not trailing
+    Node* gn = g.call_function("aten::group_norm", {in[1], 2});
+    Node* lone = g.call_function("aten::amax", {in[1], ints({-1})});  // no neighbour
+    Node* ints_sum =
+        g.call_function("aten::sum.dim_IntList", {in[2], ints({-1})});  // integer input
+    outs = {Argument(col), Argument(ls), Argument(gn), Argument(lone), Argument(ints_sum)};
+  };
+  auto gm = module_of(b, 3);
+  shape_prop(*gm, {rnd({4, 8}), rnd({2, 4, 3, 3}), at::randint(0, 5, {4, 8})});
+  const std::string e = explain_fusion(*gm);
+  EXPECT_NE(e.find("group 0: mul softmax (row kernel over the last 1 of [4, 8]; reductions: "
+                   "softmax)"),
+            std::string::npos)
+      << e;
+  for (const char* want :
+       {"unfused sum_1 (aten::sum.dim_IntList): reduces dims that are not the innermost",
+        "unfused log_softmax (aten::log_softmax.int): reduces dims that are not the innermost",
+        "unfused group_norm (aten::group_norm): group_norm is not fused",
+        "unfused amax (aten::amax): no fusible neighbour",
+        "unfused sum_2 (aten::sum.dim_IntList): unsupported dtype Long"})
+    EXPECT_NE(e.find(want), std::string::npos) << want << "\n" << e;
+  auto fused = fuse(*gm);
+  EXPECT_EQ(row_kernels(*fused).size(), 1u);
+  std::vector<c10::IValue> in{rnd({4, 8}), rnd({2, 4, 3, 3}), at::randint(0, 5, {4, 8})};
+  expect_close(results(gm->forward(in)), results(fused->forward(in)), 1e-5, 1e-6);
+}
+
+TEST(FuseReduction, CudaGroupsLeaveReductionsOutWithTheReason) {
+  // tensor_meta saying cuda:0 (no GPU needed: nothing runs): the elementwise
+  // part still forms a group, the softmax is explained.
+  auto gm = module_of(scaled_masked_softmax(), 2);
+  shape_prop(*gm, {rnd({8, 16}), rnd({16})});
+  for (Node* n : gm->graph().nodes()) {
+    TensorMeta m = *n->tensor_meta();
+    m.device = c10::Device(c10::DeviceType::CUDA, 0);
+    n->meta().set("tensor_meta", m);
+  }
+  const std::string e = explain_fusion(*gm);
+  EXPECT_NE(e.find("group 0: mul add (inputs"), std::string::npos) << e;
+  EXPECT_NE(e.find("unfused softmax (aten::softmax.int): reductions are fused on the CPU only"),
+            std::string::npos)
+      << e;
+}
+
+TEST(FuseReduction, SavedAndLoadedRowKernelsRunAgain) {
+  auto gm = module_of(add_layer_norm(48), 4);
+  shape_prop(*gm, {rnd({6, 48}), rnd({6, 48}), rnd({48}), rnd({48})});
+  auto fused = fuse(*gm);
+  ASSERT_EQ(row_kernels(*fused).size(), 1u);
+  saved_files::TempFile file("fx_fuse_reduction_");
+  save(*fused, file.path());
+  std::unique_ptr<GraphModule> loaded = load(file.path());
+  auto kernels = row_kernels(*loaded);
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_EQ(kernels[0]->spec().signature(), row_kernels(*fused)[0]->spec().signature());
+  std::vector<c10::IValue> in{rnd({6, 48}), rnd({6, 48}), rnd({48}), rnd({48})};
+  expect_close(results(gm->forward(in)), results(loaded->forward(in)), 1e-4, 1e-5);
+  EXPECT_EQ(kernels[0]->kernel_calls(), 1);
+}
+
+TEST(FuseReduction, ConcurrentCallersShareOneRowKernel) {
+  auto gm = module_of(scaled_masked_softmax(), 2);
+  shape_prop(*gm, {rnd({32, 64}), rnd({64})});
+  auto fused = fuse(*gm);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        std::vector<c10::IValue> in{rnd({32, 64}), rnd({64})};
+        at::Tensor w = gm->forward(in).toTensor(), r = fused->forward(in).toTensor();
+        if (!at::allclose(r, w, 1e-5, 1e-6)) ++bad;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(row_kernels(*fused)[0]->kernel_calls(), 20);
 }
 
 }  // namespace
