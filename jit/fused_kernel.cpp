@@ -330,14 +330,16 @@ std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v,
 c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
   if (!kwargs.empty())
     throw Error(ErrorKind::kRuntime, spec_.name + " (fx::jit::FusedKernel) takes no kwargs");
-  if (failed_.load() || args.size() != spec_.inputs.size()) return run_eager(std::move(args));
+  // A row kernel's arguments are views of its inputs (Note [Row kernels]).
+  const std::vector<c10::ScalarType>& want = spec_.is_rows() ? spec_.group_inputs : spec_.inputs;
+  if (failed_.load() || args.size() != want.size()) return run_eager(std::move(args));
   std::vector<at::Tensor> ins;
   ins.reserve(args.size());
   std::optional<c10::Device> device;
   for (size_t k = 0; k < args.size(); ++k) {
     if (!args[k].isTensor()) return run_eager(std::move(args));
     const at::Tensor& t = args[k].toTensor();
-    if (t.scalar_type() != spec_.inputs[k] || t.layout() != c10::kStrided ||
+    if (t.scalar_type() != want[k] || t.layout() != c10::kStrided ||
         !(t.device().is_cpu() || t.device().is_cuda()) || (device && t.device() != *device))
       return run_eager(std::move(args));
     device = t.device();

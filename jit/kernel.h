@@ -53,6 +53,7 @@ struct KernelSpec {
   int64_t reduce_dims = 0;
   int64_t rank = 0;  // of S
   std::vector<int64_t> fixed_reduced;  // required sizes of the reduced dims (or empty)
+  std::vector<c10::ScalarType> group_inputs;  // dtype of each group input (what forward takes)
   std::vector<int> arg_input;
   std::string arg_view;
   std::vector<std::string> arg_spans;

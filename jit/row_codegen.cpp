@@ -79,6 +79,11 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
       args.emplace_back(in, view);
     }
   }
+  for (const Node* in : group.inputs) {
+    if (!in->tensor_meta())
+      throw_node_error(*in, "has no tensor_meta; run shape_prop or trace the module first");
+    spec.group_inputs.push_back(in->tensor_meta()->dtype);
+  }
   for (const auto& [in, view] : args) {
     const TensorMeta* m = in->tensor_meta();
     if (!m) throw_node_error(*in, "has no tensor_meta; run shape_prop or trace the module first");
@@ -152,7 +157,8 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   os << "; reductions";
   for (const auto& m : spec.reductions) os << " " << m;
   os << "), variant " << variant.key() << "\n";
-  os << "#define __FAST_MATH__ 1\n#include <math.h>\n#undef __FAST_MATH__\n#include <stdint.h>\n";
+  os << "#define __FAST_MATH__ 1\n#include <math.h>\n#undef __FAST_MATH__\n#include <stdint.h>\n"
+        "#include <stdlib.h>\n";
   os << kernel_prelude();
   os << "\ntemplate <typename T> static inline T fx_rmax(T acc, T v) { return (v > acc || v != v) "
         "? v : acc; }\n"
@@ -167,22 +173,6 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
     os << "  " << storage_ctype(spec.outputs[o]) << "* __restrict__ out" << o << " = ("
        << storage_ctype(spec.outputs[o]) << "*)ptrs[" << nin + o << "];\n";
   os << "  const int64_t n = sizes[" << RO << "];\n";
-  os << "  for (int64_t o = begin; o < end; ++o) {\n";
-  for (size_t a = 0; a < nin; ++a) os << "    int64_t off" << a << " = 0;\n";
-  if (RO > 0) {
-    os << "    int64_t rem = o;\n";
-    os << "    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
-    os << "      const int64_t idx = rem % sizes[d];\n      rem /= sizes[d];\n";
-    for (size_t a = 0; a < nin; ++a)
-      os << "      off" << a << " += idx * strides[" << a * (RO + 1) << " + d];\n";
-    os << "    }\n";
-  }
-  for (size_t a = 0; a < nin; ++a) {
-    os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
-       << " + off" << a << ";\n";
-    if (variant.pattern[a] == 's')
-      os << "    const int64_t s" << a << " = strides[" << a * (RO + 1) + RO << "];\n";
-  }
   auto ref = [&](size_t a, const std::string& j) {
     std::string as = std::to_string(a);
     if (variant.pattern[a] == 'b' || spec.arg_view[a] != 'f') return "p" + as + "[0]";
@@ -201,26 +191,88 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
     return indent + "const " + st[i].ctype + " v" + std::to_string(i) + " = " + expr_of(i, j) +
            ";  // " + st[i].comment + "\n";
   };
-  // The full statements that `roots` need, in order.
-  auto closure = [&](const std::vector<int>& roots) {
+  // The full statements that `roots` need, in order; those in `cut` are
+  // needed but not their deps (they are read back from a row buffer).
+  auto closure = [&](const std::vector<int>& roots, const std::set<int>& cut = {}) {
     std::set<int> need;
     std::vector<int> stack(roots);
     while (!stack.empty()) {
       int i = stack.back();
       stack.pop_back();
-      if (!st[i].full() || !need.insert(i).second) continue;
+      if (!st[i].full() || !need.insert(i).second || cut.count(i)) continue;
       for (int d : st[i].deps) stack.push_back(d);
     }
     return std::vector<int>(need.begin(), need.end());
   };
+  std::vector<int> full_outs;
+  for (size_t o = 0; o < spec.outputs.size(); ++o)
+    if (spec.out_view[o] == 'f') full_outs.push_back(spec.out_stmt[o]);
   int levels = 0;
   for (const RowStmt& s : st)
     if (!s.full() && s.kind != RowStmt::kRow) levels = std::max(levels, s.level);
+  // Values of the last reduction walk that call a math function and that the
+  // output walk needs again are kept in a row buffer (hot in cache) instead of
+  // being computed twice: softmax's exp(x - max).
+  std::set<int> cached;
+  if (levels > 0 && !full_outs.empty()) {
+    std::vector<int> last_operands;
+    for (const RowStmt& s : st)
+      if (s.kind != RowStmt::kFull && s.kind != RowStmt::kRow && s.level == levels)
+        last_operands.push_back(s.deps[0]);
+    std::vector<int> last = closure(last_operands), out = closure(full_outs);
+    for (int i : last)
+      if (std::binary_search(out.begin(), out.end(), i) && st[i].expr.find('(') != std::string::npos &&
+          (st[i].expr.find("exp") != std::string::npos ||
+           st[i].expr.find("log") != std::string::npos ||
+           st[i].expr.find("tanh") != std::string::npos ||
+           st[i].expr.find("erf") != std::string::npos ||
+           st[i].expr.find("pow") != std::string::npos))
+        cached.insert(i);
+    // Only the outermost: a cached value's deps need no buffer of their own.
+    std::set<int> inner;
+    for (int i : cached)
+      for (int d : closure(st[i].deps))
+        if (cached.count(d)) inner.insert(d);
+    for (int i : inner) cached.erase(i);
+  }
+  // Without memory for the buffers, the output walk computes everything again.
+  if (!cached.empty()) {
+    for (int i : cached)
+      os << "  " << st[i].ctype << "* const buf" << i << " = (" << st[i].ctype
+         << "*)malloc(sizeof(" << st[i].ctype << ") * (size_t)n);\n";
+    os << "  const int use_buf = 1";
+    for (int i : cached) os << " && buf" << i << " != 0";
+    os << ";\n";
+  }
+  auto keep_cached = [&](const std::vector<int>& body, const std::string& indent) {
+    std::string out;
+    for (int i : body)
+      if (cached.count(i))
+        out += indent + "if (use_buf) buf" + std::to_string(i) + "[j] = v" + std::to_string(i) +
+               ";\n";
+    return out;
+  };
   auto emit_rows = [&](int level) {
     for (size_t i = 0; i < st.size(); ++i)
       if (st[i].kind == RowStmt::kRow && st[i].level == level)
         os << decl(static_cast<int>(i), "0", "    ");
   };
+  os << "  for (int64_t o = begin; o < end; ++o) {\n";
+  for (size_t a = 0; a < nin; ++a) os << "    int64_t off" << a << " = 0;\n";
+  if (RO > 0) {
+    os << "    int64_t rem = o;\n";
+    os << "    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
+    os << "      const int64_t idx = rem % sizes[d];\n      rem /= sizes[d];\n";
+    for (size_t a = 0; a < nin; ++a)
+      os << "      off" << a << " += idx * strides[" << a * (RO + 1) << " + d];\n";
+    os << "    }\n";
+  }
+  for (size_t a = 0; a < nin; ++a) {
+    os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
+       << " + off" << a << ";\n";
+    if (variant.pattern[a] == 's')
+      os << "    const int64_t s" << a << " = strides[" << a * (RO + 1) + RO << "];\n";
+  }
   emit_rows(0);
   for (int level = 1; level <= levels; ++level) {
     std::vector<int> reds, operands;
@@ -260,6 +312,7 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
     os << "#pragma omp simd\n        for (int l = 0; l < " << kLanes << "; ++l) {\n";
     os << "          const int64_t j = j0 + l;\n";
     for (int i : body) os << decl(i, "j", "          ");
+    if (level == levels) os << keep_cached(body, "          ");
     for (int i : reds)
       os << "          acc" << i << "[l] = " << op(i, "acc" + std::to_string(i) + "[l]",
                                                     "v" + std::to_string(st[i].deps[0]))
@@ -267,6 +320,7 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
     os << "        }\n      }\n";
     os << "      for (; j0 < je; ++j0) {\n        const int64_t j = j0;\n";
     for (int i : body) os << decl(i, "j", "        ");
+    if (level == levels) os << keep_cached(body, "        ");
     for (int i : reds)
       os << "        acc" << i << "[0] = " << op(i, "acc" + std::to_string(i) + "[0]",
                                                   "v" + std::to_string(st[i].deps[0]))
@@ -291,23 +345,36 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
     emit_rows(level);
   }
   // Full-size outputs: one more walk.
-  std::vector<int> full_outs;
-  for (size_t o = 0; o < spec.outputs.size(); ++o)
-    if (spec.out_view[o] == 'f') full_outs.push_back(spec.out_stmt[o]);
   if (!full_outs.empty()) {
     for (size_t o = 0; o < spec.outputs.size(); ++o)
       if (spec.out_view[o] == 'f')
         os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
            << " + o * n;\n";
-    os << "#pragma omp simd\n    for (int64_t j = 0; j < n; ++j) {\n";
-    for (int i : closure(full_outs)) os << decl(i, "j", "      ");
-    for (size_t o = 0; o < spec.outputs.size(); ++o)
-      if (spec.out_view[o] == 'f')
-        os << "      q" << o << "[j] = "
-           << store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) + ")v" +
-                                            std::to_string(spec.out_stmt[o]))
-           << ";\n";
-    os << "    }\n";
+    auto walk = [&](const std::set<int>& from_buf) {
+      os << "#pragma omp simd\n    for (int64_t j = 0; j < n; ++j) {\n";
+      for (int i : closure(full_outs, from_buf)) {
+        if (from_buf.count(i))
+          os << "      const " << st[i].ctype << " v" << i << " = buf" << i << "[j];\n";
+        else
+          os << decl(i, "j", "      ");
+      }
+      for (size_t o = 0; o < spec.outputs.size(); ++o)
+        if (spec.out_view[o] == 'f')
+          os << "      q" << o << "[j] = "
+             << store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) +
+                                              ")v" + std::to_string(spec.out_stmt[o]))
+             << ";\n";
+      os << "    }\n";
+    };
+    if (cached.empty()) {
+      walk({});
+    } else {
+      os << "    if (use_buf) {\n";
+      walk(cached);
+      os << "    } else {\n";
+      walk({});
+      os << "    }\n";
+    }
   }
   for (size_t o = 0; o < spec.outputs.size(); ++o)
     if (spec.out_view[o] != 'f')
@@ -315,7 +382,9 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
          << store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) + ")v" +
                                           std::to_string(spec.out_stmt[o]))
          << ";\n";
-  os << "  }\n}\n";
+  os << "  }\n";
+  for (int i : cached) os << "  free(buf" << i << ");\n";
+  os << "}\n";
   return os.str();
 }
 

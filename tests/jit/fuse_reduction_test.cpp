@@ -237,6 +237,23 @@ TEST(FuseReduction, RowReductionsKeepdimAndNot) {
       }
 }
 
+TEST(FuseReduction, RowInputsAndTwoViewsOfOneInput) {
+  // b [R] is added to the dropped row sum; c [R, 1] scales the kept mean and
+  // is also added to every element (one input read per row and per element).
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* t = g.call_function("aten::mul.Tensor", {in[0], in[0]});
+    Node* s = g.call_function("aten::sum.dim_IntList", {t, ints({-1})});
+    outs.emplace_back(g.call_function("aten::add.Tensor", {s, in[1]}));
+    Node* m = g.call_function("aten::mean.dim", {t, ints({-1}), true});
+    Node* mc = g.call_function("aten::mul.Tensor", {m, in[2]});
+    Node* d = g.call_function("aten::sub.Tensor", {t, mc});
+    outs.emplace_back(g.call_function("aten::add.Tensor", {d, in[2]}));
+  };
+  check(b, {rnd({10, 24}), rnd({10}), rnd({10, 1})},
+        {{rnd({10, 24}), rnd({10}), rnd({10, 1})}, {rnd({3, 5}), rnd({3}), rnd({3, 1})}},
+        {"sum_1", "mean"}, 1e-5, 1e-5);
+}
+
 TEST(FuseReduction, TwoReductionsOneKernel) {
   // mean and amax of the same rows, and x - mean + amax.
   Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
