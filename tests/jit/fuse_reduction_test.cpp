@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "capture/tracer.h"
 #include "ir/error.h"
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
@@ -346,6 +347,47 @@ TEST(FuseReduction, AmaxNaNAndInf) {
   x[2][5] = std::numeric_limits<float>::infinity();
   x[3].fill_(-std::numeric_limits<float>::infinity());
   check(b, {rnd({5, 70})}, {{x}}, {"amax", "amin"}, 0, 0);
+}
+
+TEST(FuseReduction, TracedCppFunctions) {
+  // What symbolic_trace records for LibTorch's C++ calls fuses the same way.
+  struct Fn {
+    const char* name;
+    TracedFn fn;
+    std::vector<std::vector<int64_t>> shapes;
+  };
+  const Fn fns[] = {
+      {"softmax",
+       [](std::vector<c10::IValue> in) {
+         return c10::IValue(at::softmax(in[0].toTensor() * 0.25 + in[1].toTensor(), -1));
+       },
+       {{6, 40}, {40}}},
+      {"layer_norm",
+       [](std::vector<c10::IValue> in) {
+         return c10::IValue(at::layer_norm(in[0].toTensor() + in[1].toTensor(), {40},
+                                           in[2].toTensor(), in[3].toTensor()));
+       },
+       {{6, 40}, {6, 40}, {40}, {40}}},
+      {"se",
+       [](std::vector<c10::IValue> in) {
+         const at::Tensor& x = in[0].toTensor();
+         return c10::IValue(x * at::sigmoid(x.mean({2, 3}, true)));
+       },
+       {{2, 8, 5, 5}}},
+  };
+  for (const Fn& f : fns) {
+    SCOPED_TRACE(f.name);
+    std::vector<c10::IValue> ex;
+    for (const auto& s : f.shapes) ex.emplace_back(rnd(s));
+    auto gm = symbolic_trace(f.fn, ex);
+    auto fused = fuse(*gm);
+    auto kernels = row_kernels(*fused);
+    ASSERT_EQ(kernels.size(), 1u) << gm->graph().str() << explain_fusion(*gm);
+    std::vector<c10::IValue> in;
+    for (const auto& s : f.shapes) in.emplace_back(rnd(s));
+    expect_close(results(f.fn(in)), results(fused->forward(in)), 1e-4, 1e-5);
+    EXPECT_EQ(kernels[0]->kernel_calls(), 1);
+  }
 }
 
 TEST(FuseReduction, ExplainSaysWhatWasFusedAndWhatWasLeftOut) {
