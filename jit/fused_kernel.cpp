@@ -431,10 +431,13 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
 //      the full shape S is their broadcast, and every argument must span S
 //      exactly where it did at fuse time (else eager, which decides);
 //   2. empty tensors and rows run eagerly (ATen's own errors and values);
-//   3. collapse each argument's reduced dims to one walk (stride 1, 0 or
-//      another); an argument whose reduced dims do not collapse is copied
-//      contiguous first; collapse the outer dims as collapse() does;
-//   4. run rows over ATen's threads, at least kGrain elements per chunk.
+//   3. allocate the outputs (full-size ones channels last after a channels-last
+//      input);
+//   4. collapse each argument's and full-size output's reduced dims to one
+//      walk (stride 1, 0 or another); an argument whose reduced dims do not
+//      collapse is copied contiguous first; collapse the outer dims as
+//      collapse() does;
+//   5. run rows over ATen's threads, at least kGrain elements per chunk.
 c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
                                   const std::vector<at::Tensor>& ins) {
   const int64_t r = spec_.rank, k = spec_.reduce_dims;
@@ -471,43 +474,79 @@ c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
   int64_t n = 1, rows = 1;
   for (int64_t d = 0; d < r; ++d) (d < r - k ? rows : n) *= shape[d];
   if (n == 0 || rows == 0) return run_eager(std::move(args));
-  // 3. the walk along the row, then the outer dims.
-  std::vector<int64_t> inner(nargs, 0);
+  // 3. Full-size outputs: channels last when a full-size input is (and not
+  // also contiguous), as ATen's elementwise operators make them; row outputs
+  // contiguous, in the shapes of their nodes.
+  bool nhwc = false;
+  for (size_t a = 0; a < nargs && r == 4; ++a) {
+    const at::Tensor& t = ins[spec_.arg_input[a]];
+    nhwc = nhwc || (spec_.arg_view[a] == 'f' && t.sizes().equals(shape) && !t.is_contiguous() &&
+                    t.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  std::vector<int64_t> keep = shape, drop(shape.begin(), shape.end() - k);
+  for (int64_t d = r - k; d < r; ++d) keep[d] = 1;
+  std::vector<at::Tensor> outs;
+  std::vector<size_t> full_outs;  // indices of the full-size outputs
+  for (size_t o = 0; o < spec_.outputs.size(); ++o) {
+    const char view = spec_.out_view[o];
+    if (view == 'f') full_outs.push_back(o);
+    if (view == 'f' && nhwc)
+      outs.push_back(at::empty(shape, at::TensorOptions()
+                                          .dtype(spec_.outputs[o])
+                                          .memory_format(at::MemoryFormat::ChannelsLast)));
+    else
+      outs.push_back(empty_output(view == 'f' ? shape : view == 'k' ? keep : drop, spec_.outputs[o]));
+  }
+  // 4. The walk along the row of each argument and full-size output, then
+  // the outer dims. An argument whose reduced dims do not collapse is copied;
+  // full-size outputs that do not are made contiguous (all of them).
+  auto walk = [&](const at::Tensor& t, int64_t* stride) {
+    int64_t expect = -1;  // the stride the next outer reduced dim must have
+    *stride = 0;
+    bool any = false;
+    for (int64_t d = r - 1; d >= r - k; --d) {
+      if (shape[d] == 1) continue;
+      const int64_t s = t.size(d) == 1 ? 0 : t.stride(d);
+      if (!any) {
+        *stride = s;
+        any = true;
+      } else if (s != expect) {
+        return false;
+      }
+      expect = s * shape[d];
+    }
+    return true;
+  };
+  std::vector<int64_t> inner(nargs + full_outs.size(), 0);
   for (size_t a = 0; a < nargs; ++a) {
     at::Tensor& t = views[a];
-    auto walk = [&](int64_t* stride) {
-      int64_t expect = -1;  // the stride the next outer reduced dim must have
-      *stride = 0;
-      bool any = false;
-      for (int64_t d = r - 1; d >= r - k; --d) {
-        if (shape[d] == 1) continue;
-        const int64_t s = t.size(d) == 1 ? 0 : t.stride(d);
-        if (!any) {
-          *stride = s;
-          any = true;
-        } else if (s != expect) {
-          return false;
-        }
-        expect = s * shape[d];
-      }
-      return true;
-    };
-    if (!walk(&inner[a])) {
+    if (!walk(t, &inner[a])) {
       std::vector<int64_t> e = t.sizes().vec();
       for (int64_t d = r - k; d < r; ++d) e[d] = shape[d];
       t = t.expand(e).contiguous();
-      walk(&inner[a]);
+      walk(t, &inner[a]);
     }
   }
-  FusedLayout outer;  // outer dims, merged where every argument walks them as one
-  outer.strides.resize(nargs);
+  for (size_t f = 0; f < full_outs.size(); ++f)
+    if (!walk(outs[full_outs[f]], &inner[nargs + f])) {
+      for (size_t g = 0; g < full_outs.size(); ++g) {
+        outs[full_outs[g]] = empty_output(shape, spec_.outputs[full_outs[g]]);
+        walk(outs[full_outs[g]], &inner[nargs + g]);
+      }
+      break;
+    }
+  std::vector<at::Tensor> walkers = views;
+  for (size_t o : full_outs) walkers.push_back(outs[o]);
+  const size_t nw = walkers.size();
+  FusedLayout outer;  // outer dims, merged where every walker walks them as one
+  outer.strides.resize(nw);
   for (int64_t d = r - k - 1; d >= 0; --d) {
     if (shape[d] == 1) continue;
-    std::vector<int64_t> st(nargs);
-    for (size_t a = 0; a < nargs; ++a) st[a] = views[a].size(d) == 1 ? 0 : views[a].stride(d);
+    std::vector<int64_t> st(nw);
+    for (size_t a = 0; a < nw; ++a) st[a] = walkers[a].size(d) == 1 ? 0 : walkers[a].stride(d);
     if (!outer.sizes.empty()) {
       bool merge = true;
-      for (size_t a = 0; a < nargs && merge; ++a)
+      for (size_t a = 0; a < nw && merge; ++a)
         merge = st[a] == outer.strides[a].back() * outer.sizes.back();
       if (merge) {
         outer.sizes.back() *= shape[d];
@@ -515,7 +554,7 @@ c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
       }
     }
     outer.sizes.push_back(shape[d]);
-    for (size_t a = 0; a < nargs; ++a) outer.strides[a].push_back(st[a]);
+    for (size_t a = 0; a < nw; ++a) outer.strides[a].push_back(st[a]);
   }
   std::reverse(outer.sizes.begin(), outer.sizes.end());
   for (auto& s : outer.strides) std::reverse(s.begin(), s.end());
@@ -523,22 +562,16 @@ c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
   v.rows = true;
   v.flat = false;
   v.rank = static_cast<int>(outer.sizes.size());
-  for (size_t a = 0; a < nargs; ++a)
+  for (size_t a = 0; a < nw; ++a) {
+    if (a == nargs) v.pattern += '_';
     v.pattern += inner[a] == 0 ? 'b' : inner[a] == 1 ? 'c' : 's';
+  }
   std::vector<int64_t> sizes = outer.sizes;
   sizes.push_back(n);
   std::vector<int64_t> strides;
-  for (size_t a = 0; a < nargs; ++a) {
+  for (size_t a = 0; a < nw; ++a) {
     strides.insert(strides.end(), outer.strides[a].begin(), outer.strides[a].end());
     strides.push_back(inner[a]);
-  }
-  // Outputs, contiguous, in the shapes of their nodes.
-  std::vector<int64_t> keep = shape, drop(shape.begin(), shape.end() - k);
-  for (int64_t d = r - k; d < r; ++d) keep[d] = 1;
-  std::vector<at::Tensor> outs;
-  for (size_t o = 0; o < spec_.outputs.size(); ++o) {
-    const char view = spec_.out_view[o];
-    outs.push_back(empty_output(view == 'f' ? shape : view == 'k' ? keep : drop, spec_.outputs[o]));
   }
   auto kernel = kernel_for(v);
   if (!kernel) return run_eager(std::move(args));

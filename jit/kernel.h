@@ -80,7 +80,8 @@ struct Variant {
   // contiguous operand must then be aligned to vec * its element size.
   int vec = 1;
   // Row kernels: rank is the number of outer dims after collapsing, pattern
-  // has one letter per argument for its walk along the row.
+  // has one letter per argument for its walk along the row, then '_' and one
+  // letter per full-size output ('c' or 's').
   bool rows = false;
   std::string key() const {
     if (rows) return "rows" + std::to_string(rank) + "_" + pattern;
@@ -112,8 +113,8 @@ std::string cpu_source(const KernelSpec& spec, const Variant& variant);
 
 // Host C++ source of a row kernel (spec.is_rows()), same entry point: rows
 // [begin, end) of the outer dims; sizes[rank] outer sizes then the row length
-// n; strides[a * (rank + 1) + d] per argument a, the last one along the row.
-// Outputs are contiguous: full ones [rows, n], row ones [rows].
+// n; strides[a * (rank + 1) + d] per argument a, the last one along the row,
+// then the same for each full-size output. Row outputs are contiguous [rows].
 std::string cpu_row_source(const KernelSpec& spec, const Variant& variant);
 
 // CUDA C++ source for NVRTC exporting `extern "C" __global__ void fx_kernel(FxArgs)`

@@ -258,12 +258,17 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
         os << decl(static_cast<int>(i), "0", "    ");
   };
   os << "  for (int64_t o = begin; o < end; ++o) {\n";
-  for (size_t a = 0; a < nin; ++a) os << "    int64_t off" << a << " = 0;\n";
+  // Walkers: the arguments, then the full-size outputs (as `off<nin + f>`).
+  std::vector<size_t> full_out_ids;
+  for (size_t o = 0; o < spec.outputs.size(); ++o)
+    if (spec.out_view[o] == 'f') full_out_ids.push_back(o);
+  const size_t nw = nin + full_out_ids.size();
+  for (size_t a = 0; a < nw; ++a) os << "    int64_t off" << a << " = 0;\n";
   if (RO > 0) {
     os << "    int64_t rem = o;\n";
     os << "    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
     os << "      const int64_t idx = rem % sizes[d];\n      rem /= sizes[d];\n";
-    for (size_t a = 0; a < nin; ++a)
+    for (size_t a = 0; a < nw; ++a)
       os << "      off" << a << " += idx * strides[" << a * (RO + 1) << " + d];\n";
     os << "    }\n";
   }
@@ -346,10 +351,13 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   }
   // Full-size outputs: one more walk.
   if (!full_outs.empty()) {
-    for (size_t o = 0; o < spec.outputs.size(); ++o)
-      if (spec.out_view[o] == 'f')
-        os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
-           << " + o * n;\n";
+    for (size_t f = 0; f < full_out_ids.size(); ++f) {
+      const size_t o = full_out_ids[f], w = nin + f;
+      os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
+         << " + off" << w << ";\n";
+      if (variant.pattern[w + 1] == 's')
+        os << "    const int64_t so" << o << " = strides[" << w * (RO + 1) + RO << "];\n";
+    }
     auto walk = [&](const std::set<int>& from_buf) {
       os << "#pragma omp simd\n    for (int64_t j = 0; j < n; ++j) {\n";
       for (int i : closure(full_outs, from_buf)) {
@@ -358,12 +366,14 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
         else
           os << decl(i, "j", "      ");
       }
-      for (size_t o = 0; o < spec.outputs.size(); ++o)
-        if (spec.out_view[o] == 'f')
-          os << "      q" << o << "[j] = "
+      for (size_t f = 0; f < full_out_ids.size(); ++f) {
+        const size_t o = full_out_ids[f];
+        const bool strided = variant.pattern[nin + f + 1] == 's';
+        os << "      q" << o << (strided ? "[j * so" + std::to_string(o) + "]" : "[j]") << " = "
              << store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) +
                                               ")v" + std::to_string(spec.out_stmt[o]))
              << ";\n";
+      }
       os << "    }\n";
     };
     if (cached.empty()) {

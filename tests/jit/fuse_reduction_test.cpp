@@ -255,6 +255,26 @@ TEST(FuseReduction, RowInputsAndTwoViewsOfOneInput) {
         {"sum_1", "mean"}, 1e-5, 1e-5);
 }
 
+TEST(FuseReduction, DroppedRowsDoNotBroadcastAlongTheRow) {
+  // x [8, 8] - sum(x, -1): the [8] sum broadcasts along the last dim (column
+  // j gets row j's sum), not per row; it must stay out of the row kernel.
+  // exp(x), the sum and its double share a row kernel; sub and relu form an
+  // elementwise one that reads its outputs.
+  Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* e = g.call_function("aten::exp", {in[0]});
+    Node* s = g.call_function("aten::sum.dim_IntList", {e, ints({-1})});
+    Node* s2 = g.call_function("aten::mul.Scalar", {s, 2.0});
+    Node* d = g.call_function("aten::sub.Tensor", {e, s2});
+    outs.emplace_back(g.call_function("aten::relu", {d}));
+  };
+  auto fused = check(b, {rnd({8, 8})}, {{rnd({8, 8})}}, {"sum_1"}, 1e-5, 1e-5);
+  auto gm = module_of(b, 1);
+  shape_prop(*gm, {rnd({8, 8})});
+  const std::string e = explain_fusion(*gm);
+  EXPECT_NE(e.find("group 0: exp sum_1 mul (row kernel"), std::string::npos) << e;
+  EXPECT_NE(e.find("group 1: sub relu (inputs: exp mul;"), std::string::npos) << e;
+}
+
 TEST(FuseReduction, TwoReductionsOneKernel) {
   // mean and amax of the same rows, and x - mean + amax.
   Build b = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
@@ -298,9 +318,28 @@ TEST(FuseReduction, SqueezeExcitationNchwAndNhwc) {
   for (bool pool : {false, true}) {
     SCOPED_TRACE(pool ? "adaptive_avg_pool2d" : "mean");
     at::Tensor nhwc = rnd({2, 16, 7, 7}).contiguous(at::MemoryFormat::ChannelsLast);
-    check(se_block(pool), {rnd({2, 16, 7, 7})},
-          {{rnd({2, 16, 7, 7})}, {rnd({1, 3, 5, 4})}, {nhwc}}, {pool ? "adaptive_avg_pool2d" : "mean"},
-          1e-5, 1e-6);
+    auto fused = check(se_block(pool), {rnd({2, 16, 7, 7})},
+                       {{rnd({2, 16, 7, 7})}, {rnd({1, 3, 5, 4})}, {nhwc}},
+                       {pool ? "adaptive_avg_pool2d" : "mean"}, 1e-5, 1e-6);
+    // A channels-last input gives a channels-last output, as in eager.
+    at::Tensor y = fused->forward({nhwc}).toTensor();
+    EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_FALSE(y.is_contiguous());
+  }
+  // Traced channels last: the fuse-time layout does not matter either.
+  at::Tensor nhwc = rnd({2, 16, 7, 7}).contiguous(at::MemoryFormat::ChannelsLast);
+  check(se_block(false), {nhwc}, {{rnd({2, 16, 7, 7}).contiguous(at::MemoryFormat::ChannelsLast)},
+                                  {rnd({2, 16, 7, 7})}},
+        {"mean"}, 1e-5, 1e-6);
+  // layer_norm over [C, H, W] of a channels-last tensor: the output cannot walk
+  // its rows in one stride, so it comes out contiguous (values as eager).
+  Build ln = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+    Node* h = g.call_function("aten::mul.Scalar", {in[0], 3.0});
+    outs.emplace_back(g.call_function("aten::layer_norm", {h, ints({8, 5, 5})}));
+  };
+  {
+    at::Tensor x = rnd({3, 8, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast);
+    check(ln, {rnd({3, 8, 5, 5})}, {{x}}, {"layer_norm"}, 1e-4, 1e-5);
   }
 }
 
