@@ -428,8 +428,9 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
 
 // Per call of a row kernel:
 //   1. view each argument as its spec says ('f', 'k', 'd') at the spec's rank;
-//      the full shape S is their broadcast, and every argument must span S
-//      exactly where it did at fuse time (else eager, which decides);
+//      the full shape S is their broadcast, and every argument must have its
+//      fuse-time rank and span S exactly where it did at fuse time (else
+//      eager, which decides);
 //   2. empty tensors and rows run eagerly (ATen's own errors and values);
 //   3. allocate the outputs (full-size ones channels last after a channels-last
 //      input);
@@ -448,7 +449,7 @@ c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
     at::Tensor t = ins[spec_.arg_input[a]];
     const char view = spec_.arg_view[a];
     const int64_t want = view == 'd' ? r - k : r;
-    if (t.dim() > want) return run_eager(std::move(args));
+    if (t.dim() != spec_.arg_rank[a] || t.dim() > want) return run_eager(std::move(args));
     while (t.dim() < want) t = t.unsqueeze(0);
     if (view == 'd')
       for (int64_t i = 0; i < k; ++i) t = t.unsqueeze(-1);

@@ -55,6 +55,7 @@ struct KernelSpec {
   std::vector<int64_t> fixed_reduced;  // required sizes of the reduced dims (or empty)
   std::vector<c10::ScalarType> group_inputs;  // dtype of each group input (what forward takes)
   std::vector<int> arg_input;
+  std::vector<int64_t> arg_rank;  // the input's rank at fuse time (calls must agree)
   std::string arg_view;
   std::vector<std::string> arg_spans;
   std::string out_view;        // per output: 'f', 'k' or 'd'

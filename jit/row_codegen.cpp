@@ -89,6 +89,7 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
     if (!m) throw_node_error(*in, "has no tensor_meta; run shape_prop or trace the module first");
     spec.inputs.push_back(m->dtype);
     spec.arg_input.push_back(input_index(in));
+    spec.arg_rank.push_back(static_cast<int64_t>(m->shape.size()));
     spec.arg_view += view;
     std::vector<int64_t> p = padded(m->shape, view, r, k);
     if (static_cast<int64_t>(p.size()) != r)

@@ -368,6 +368,9 @@ TEST(FuseReduction, RowsOfOneLongRowsEmptyAndStrided) {
         {{rnd({2, 1 << 18}) + 3, rnd({2, 1 << 18})}}, {"layer_norm"}, 1e-4, 1e-4);
   // Non-contiguous x (a transpose): the row walks with a stride.
   check(b, {rnd({6, 10}), rnd({10})}, {{rnd({10, 6}).t(), rnd({10})}}, {"softmax"}, 1e-5, 1e-6);
+  // Inputs of another rank run eagerly (eager decides the output shapes).
+  check(b, {rnd({6, 10}), rnd({10})}, {{rnd({10}), rnd({10})}, {rnd({2, 3, 10}), rnd({10})}},
+        {"softmax"}, 1e-5, 1e-6, /*expect_kernel=*/false);
   // Empty tensors run eagerly (no kernel call), with eager's results.
   check(b, {rnd({6, 10}), rnd({10})}, {{rnd({0, 10}), rnd({10})}, {rnd({3, 0}), rnd({0})}},
         {"softmax"}, 0, 0, /*expect_kernel=*/false);
