@@ -498,6 +498,23 @@ TEST(FuseReduction, SavedAndLoadedRowKernelsRunAgain) {
   EXPECT_EQ(kernels[0]->kernel_calls(), 1);
 }
 
+TEST(FuseReduction, CompileErrorFallsBackToEager) {
+  auto gm = module_of(add_layer_norm(32), 4);
+  shape_prop(*gm, {rnd({4, 32}), rnd({4, 32}), rnd({32}), rnd({32})});
+  FuseOptions o;
+  o.cpu.flags = {"-include", "/nonexistent/fx_broken_rows.h", "-shared", "-fPIC"};
+  auto fused = fuse(*gm, o);
+  auto kernels = row_kernels(*fused);
+  ASSERT_EQ(kernels.size(), 1u);
+  std::vector<c10::IValue> in{rnd({4, 32}), rnd({4, 32}), rnd({32}), rnd({32})};
+  for (int i = 0; i < 2; ++i)
+    expect_close(results(gm->forward(in)), results(fused->forward(in)), 0, 0);
+  EXPECT_TRUE(kernels[0]->fell_back());
+  EXPECT_EQ(kernels[0]->eager_calls(), 2);
+  EXPECT_NE(kernels[0]->fallback_reason().find("fx_broken_rows.h"), std::string::npos)
+      << kernels[0]->fallback_reason();
+}
+
 TEST(FuseReduction, ConcurrentCallersShareOneRowKernel) {
   auto gm = module_of(scaled_masked_softmax(), 2);
   shape_prop(*gm, {rnd({32, 64}), rnd({64})});
