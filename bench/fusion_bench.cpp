@@ -13,10 +13,22 @@
 //     hidden 4*dim, GELU written out in its tanh form (as GPT-2's NewGELU:
 //     0.5*h*(1 + tanh(0.79788456*(h + 0.044715*h^3)))), both run as GraphModules;
 //     fusion turns the 9 GELU ops into one kernel (the GEMMs stay ATen's).
+//   BM_ReduceEager/case, BM_ReduceFused/case  reductions with their neighbours
+//     (one row kernel each), both run as GraphModules; cases (kReductionCases):
+//     0 softmax(x * 0.125 + mask), x [64*128, 128] (B*heads*128 rows of 128), mask [128]
+//     1 softmax(x * 0.125 + mask), x [1024, 4096]
+//     2 layer_norm(x + r, [768], w, b), x, r [4096, 768] (post-LN, as BERT: only the norm
+//       is used afterwards)
+//     3 layer_norm(x + r, [4096], w, b), x, r [1024, 4096]
+//     4 RMSNorm as LLaMA writes it: w * (x * rsqrt(mean(x^2, -1, keepdim) + 1e-6)),
+//       x [2048, 4096]
+//     5 SE block x * sigmoid(mean(x, [2, 3], keepdim)), x [32, 256, 28, 28]
+//     bench/fusion_torch_compile.py --reductions times the same cases under torch.compile.
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <iterator>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -90,8 +102,118 @@ void mlp_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_MlpEager)->Apply(mlp_args);
 BENCHMARK(BM_MlpFused)->Apply(mlp_args);
 
+// --- reductions ---------------------------------------------------------------
+struct ReductionCase {
+  const char* name;
+  std::vector<std::vector<int64_t>> inputs;
+};
+const ReductionCase kReductionCases[] = {
+    {"softmax(x*s+mask) [8192,128]", {{64 * 128, 128}, {128}}},
+    {"softmax(x*s+mask) [1024,4096]", {{1024, 4096}, {4096}}},
+    {"add+layer_norm [4096,768]", {{4096, 768}, {4096, 768}, {768}, {768}}},
+    {"add+layer_norm [1024,4096]", {{1024, 4096}, {1024, 4096}, {4096}, {4096}}},
+    {"RMSNorm [2048,4096]", {{2048, 4096}, {4096}}},
+    {"SE mean->sigmoid->mul [32,256,28,28]", {{32, 256, 28, 28}}},
+};
+
+fx::Argument int_list(std::vector<int64_t> v) {
+  return fx::Argument::list({v.begin(), v.end()});
+}
+
+std::vector<at::Tensor> reduction_inputs(int c) {
+  std::vector<at::Tensor> in;
+  for (const auto& shape : kReductionCases[c].inputs) in.push_back(at::randn(shape));
+  return in;
+}
+
+// One GraphModule per case, shared by the eager and fused runs.
+std::shared_ptr<fx::GraphModule> reduction_module(int c) {
+  static std::mutex m;
+  static std::map<int, std::shared_ptr<fx::GraphModule>> cache;
+  std::lock_guard<std::mutex> lock(m);
+  auto& gm = cache[c];
+  if (gm) return gm;
+  auto g = std::make_unique<fx::Graph>();
+  std::vector<fx::Node*> in;
+  for (size_t i = 0; i < kReductionCases[c].inputs.size(); ++i)
+    in.push_back(g->placeholder("x" + std::to_string(i)));
+  const int64_t n = kReductionCases[c].inputs[0].back();
+  if (c <= 1) {
+    fx::Node* s = g->call_function("aten::mul.Scalar", {in[0], 0.125});
+    fx::Node* a = g->call_function("aten::add.Tensor", {s, in[1]});
+    g->output(g->call_function("aten::softmax.int", {a, -1}));
+  } else if (c <= 3) {
+    fx::Node* h = g->call_function("aten::add.Tensor", {in[0], in[1]});
+    fx::Node* ln = g->call_function("aten::layer_norm", {h, int_list({n}), in[2], in[3]});
+    g->output(ln);
+  } else if (c == 4) {
+    fx::Node* sq = g->call_function("aten::pow.Tensor_Scalar", {in[0], 2});
+    fx::Node* var = g->call_function("aten::mean.dim", {sq, int_list({-1}), true});
+    fx::Node* eps = g->call_function("aten::add.Scalar", {var, 1e-6});
+    fx::Node* rs = g->call_function("aten::rsqrt", {eps});
+    fx::Node* y = g->call_function("aten::mul.Tensor", {in[0], rs});
+    g->output(g->call_function("aten::mul.Tensor", {in[1], y}));
+  } else {
+    fx::Node* mean = g->call_function("aten::mean.dim", {in[0], int_list({2, 3}), true});
+    fx::Node* sig = g->call_function("aten::sigmoid", {mean});
+    g->output(g->call_function("aten::mul.Tensor", {in[0], sig}));
+  }
+  gm = std::make_shared<fx::GraphModule>(std::move(g), fx::Attributes{});
+  auto ex = reduction_inputs(c);
+  fx::shape_prop(*gm, std::vector<c10::IValue>(ex.begin(), ex.end()));
+  return gm;
+}
+
+void BM_ReduceEager(benchmark::State& state) {
+  const int c = static_cast<int>(state.range(0));
+  auto gm = reduction_module(c);
+  auto in = reduction_inputs(c);
+  std::vector<c10::IValue> args(in.begin(), in.end());
+  for (auto _ : state) benchmark::DoNotOptimize(gm->forward(args));
+  state.SetLabel(kReductionCases[c].name);
+}
+
+void BM_ReduceFused(benchmark::State& state) {
+  const int c = static_cast<int>(state.range(0));
+  auto gm = reduction_module(c);
+  auto fused = fx::jit::fuse(*gm);
+  auto in = reduction_inputs(c);
+  std::vector<c10::IValue> args(in.begin(), in.end());
+  c10::IValue want = gm->forward(args), got = fused->forward(args);
+  std::vector<at::Tensor> w, r;
+  if (want.isTensor()) {
+    w = {want.toTensor()}, r = {got.toTensor()};
+  } else {
+    for (const auto& e : want.toTuple()->elements()) w.push_back(e.toTensor());
+    for (const auto& e : got.toTuple()->elements()) r.push_back(e.toTensor());
+  }
+  for (size_t i = 0; i < w.size(); ++i)
+    if (!at::allclose(r[i], w[i], 1e-4, 1e-5)) {
+      state.SkipWithError("fused result differs from eager");
+      return;
+    }
+  for (auto _ : state) benchmark::DoNotOptimize(fused->forward(args));
+  int64_t rows = 0, eager_calls = 0;
+  for (const auto& [name, m] : fused->attributes().modules)
+    if (auto k = std::dynamic_pointer_cast<fx::jit::FusedKernel>(m)) {
+      rows += k->spec().is_rows();
+      eager_calls += k->eager_calls();
+    }
+  state.SetLabel(kReductionCases[c].name);
+  if (rows != 1) state.SkipWithError("the case did not become one row kernel");
+  if (eager_calls > 0) state.SkipWithError("the fused kernel fell back to eager");
+}
+
+void reduction_args(benchmark::internal::Benchmark* b) {
+  for (int c = 0; c < static_cast<int>(std::size(kReductionCases)); ++c) b->Arg(c);
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.2);
+}
+BENCHMARK(BM_ReduceEager)->Apply(reduction_args);
+BENCHMARK(BM_ReduceFused)->Apply(reduction_args);
+
 std::mutex g_mutex;
 std::map<std::pair<int, int64_t>, double> g_eager_ms, g_fused_ms;
+std::map<int, double> g_reduce_eager_ms, g_reduce_fused_ms;
 std::map<std::pair<long long, long long>, double> g_mlp_eager_ms, g_mlp_fused_ms;
 
 void record(std::map<std::pair<int, int64_t>, double>& m, int n, int64_t e, double ms) {
@@ -161,6 +283,15 @@ class Reporter : public benchmark::ConsoleReporter {
       if (r.error_occurred) continue;
       std::string name = r.benchmark_name();
       long long batch = 0, dim = 0;
+      bool reduce_eager = name.rfind("BM_ReduceEager/", 0) == 0;
+      if (reduce_eager || name.rfind("BM_ReduceFused/", 0) == 0) {
+        int c = 0;
+        if (std::sscanf(name.c_str() + 15, "%d", &c) == 1) {
+          std::lock_guard<std::mutex> lock(g_mutex);
+          (reduce_eager ? g_reduce_eager_ms : g_reduce_fused_ms)[c] = r.GetAdjustedRealTime();
+        }
+        continue;
+      }
       bool mlp_eager = name.rfind("BM_MlpEager/", 0) == 0;
       if (mlp_eager || name.rfind("BM_MlpFused/", 0) == 0) {
         if (std::sscanf(name.c_str() + 12, "%lld/%lld", &batch, &dim) == 2) {
@@ -237,6 +368,14 @@ int main(int argc, char** argv) {
     if (it == g_mlp_eager_ms.end()) continue;
     std::printf("%-6lld %-6lld %-6lld %12.3f %12.3f %8.2f\n", key.first, key.second, 4 * key.second,
                 it->second, fused_ms, it->second / fused_ms);
+  }
+  if (!g_reduce_fused_ms.empty())
+    std::printf("\n%-40s %12s %12s %8s\n", "reduction case", "eager_ms", "fused_ms", "ratio");
+  for (const auto& [c, fused_ms] : g_reduce_fused_ms) {
+    auto it = g_reduce_eager_ms.find(c);
+    if (it == g_reduce_eager_ms.end()) continue;
+    std::printf("%-40s %12.3f %12.3f %8.2f\n", kReductionCases[c].name, it->second, fused_ms,
+                it->second / fused_ms);
   }
   benchmark::Shutdown();
   return 0;

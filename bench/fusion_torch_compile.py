@@ -15,8 +15,12 @@ The summary table has fusion_bench's columns: `fused_ms` is torch.compile's
 time and `ratio` is eager_ms / fused_ms. If torch or torch.compile is not
 usable, it says why and exits 0.
 
+With --reductions it times fusion_bench's reduction cases instead (softmax of
+x * 0.125 + mask, add + layer_norm, LLaMA's RMSNorm, the SE block's
+mean -> sigmoid -> mul; shapes as in BM_ReduceFused) and prints one row per case.
+
 Usage: $HOME/.cache/fx/venv-torch2.11/bin/python bench/fusion_torch_compile.py
-       [--ops 8] [--elems 16777216] [--min-time 0.2] [--device cuda]
+       [--ops 8] [--elems 16777216] [--min-time 0.2] [--device cuda] [--reductions]
 """
 import argparse
 import os
@@ -94,12 +98,67 @@ def time_ms(fn, min_time, sync=None):
     return statistics.median(times)
 
 
+# fusion_bench's kReductionCases: (name, input shapes, function).
+def reduction_cases():
+    import torch
+    import torch.nn.functional as F
+
+    def softmax(x, mask):
+        return torch.softmax(x * 0.125 + mask, -1)
+
+    def add_layer_norm(x, r, w, b):
+        return F.layer_norm(x + r, (x.shape[-1],), w, b)
+
+    def rms_norm(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+    def se(x):
+        return x * torch.sigmoid(x.mean((2, 3), keepdim=True))
+
+    return [
+        ("softmax(x*s+mask) [8192,128]", [(64 * 128, 128), (128,)], softmax),
+        ("softmax(x*s+mask) [1024,4096]", [(1024, 4096), (4096,)], softmax),
+        ("add+layer_norm [4096,768]", [(4096, 768), (4096, 768), (768,), (768,)], add_layer_norm),
+        ("add+layer_norm [1024,4096]", [(1024, 4096), (1024, 4096), (4096,), (4096,)],
+         add_layer_norm),
+        ("RMSNorm [2048,4096]", [(2048, 4096), (4096,)], rms_norm),
+        ("SE mean->sigmoid->mul [32,256,28,28]", [(32, 256, 28, 28)], se),
+    ]
+
+
+def run_reductions(args, dev, sync):
+    import torch
+
+    print("\n%-40s %12s %12s %8s" % ("reduction case", "eager_ms", "compile_ms", "ratio"))
+    for name, shapes, fn in reduction_cases():
+        torch.manual_seed(0)
+        xs = [torch.randn(s, device=dev) for s in shapes]
+        try:
+            torch._dynamo.reset()
+            comp = torch.compile(fn, dynamic=False)
+            got, want = comp(*xs), fn(*xs)
+            if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+                print("%-40s compiled result differs from eager; skipped" % name)
+                continue
+            eager_ms = time_ms(lambda: fn(*xs), args.min_time, sync)
+            comp_ms = time_ms(lambda: comp(*xs), args.min_time, sync)
+        except Exception as ex:  # noqa: BLE001
+            print("%-40s torch.compile failed: %s: %s" % (name, type(ex).__name__,
+                                                          str(ex).strip()[:200]))
+            continue
+        print("%-40s %12.3f %12.3f %8.2f" % (name, eager_ms, comp_ms, eager_ms / comp_ms))
+        sys.stdout.flush()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ops", type=int, nargs="*", default=[1, 2, 4, 8, 16])
     ap.add_argument("--elems", type=int, nargs="*", default=[1 << 10, 1 << 16, 1 << 20, 1 << 24])
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--device", default="cpu", help="cpu (Inductor's C++ backend) or cuda (Triton)")
+    ap.add_argument("--reductions", action="store_true",
+                    help="time fusion_bench's reduction cases instead of the chains")
     args = ap.parse_args()
 
     try:
@@ -137,6 +196,9 @@ def main():
               % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else ""))
         traceback.print_exc(limit=3)
         return 0
+
+    if args.reductions:
+        return run_reductions(args, dev, sync)
 
     rows = []
     print("\n%-28s %12s %12s %10s" % ("case", "eager_ms", "compile_ms", "compile_s"))

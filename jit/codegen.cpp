@@ -31,10 +31,18 @@ std::string KernelSpec::signature() const {
   os << "\n";
   for (const auto& s : body) os << s << "\n";
   for (const auto& s : out_values) os << s << ";";
+  if (is_rows()) {
+    os << "\nrows k=" << reduce_dims << " r=" << rank << " views " << arg_view << " out "
+       << out_view << "\n";
+    for (const auto& s : rows)
+      os << static_cast<char>(s.kind) << s.level << " " << s.ctype << " " << s.expr << "\n";
+    for (int o : out_stmt) os << o << ";";
+  }
   return os.str();
 }
 
 KernelSpec build_kernel_spec(const FusionGroup& group, const std::string& name) {
+  if (group.reduce_dims > 0) return build_row_spec(group, name);
   KernelSpec spec;
   spec.name = name;
   std::map<const Node*, Operand> values;

@@ -20,6 +20,7 @@
 #include "jit/fused_serialize.h"
 #include "jit/kernel.h"
 #include "jit/ops.h"
+#include "jit/reductions.h"
 
 namespace fx::jit {
 namespace {
@@ -31,7 +32,9 @@ bool disabled() {
 
 void check_meta(const Graph& g) {
   for (const Node* n : g.nodes()) {
-    if (n->op() != Op::CallFunction || op_rows(n->target()).empty()) continue;
+    if (n->op() != Op::CallFunction ||
+        (op_rows(n->target()).empty() && !is_reduction_name(n->target())))
+      continue;
     if (!n->tensor_meta())
       throw_node_error(*n,
                        "has no tensor_meta, which fusion needs (shapes and dtypes); run "

@@ -1,5 +1,6 @@
 // fx::jit::fuse: the JIT's entry point. Partitions a GraphModule's graph into
-// groups of elementwise nodes (jit/partition.h), replaces each group by one
+// groups of elementwise nodes, possibly around reductions over trailing dims
+// (jit/partition.h, jit/reductions.h), replaces each group by one
 // call_module node whose submodule is a FusedKernel (jit/fused_kernel.h), and
 // returns the new GraphModule; the input is not changed. Kernels are generated
 // and compiled lazily, at the first call with a given layout.
@@ -26,8 +27,8 @@ struct FuseOptions {
 
 std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options = {});
 
-// What fuse would do to gm: the groups and, for each elementwise node left
-// unfused, why (Partition::explain()).
+// What fuse would do to gm: the groups (with each row group's reductions) and,
+// for each elementwise or reduction node left unfused, why (Partition::explain()).
 std::string explain_fusion(const GraphModule& gm, const FuseOptions& options = {});
 
 }  // namespace fx::jit

@@ -231,7 +231,9 @@ std::vector<Variant> FusedKernel::variants() const {
   return out;
 }
 
-std::string FusedKernel::source(const Variant& variant) const { return cpu_source(spec_, variant); }
+std::string FusedKernel::source(const Variant& variant) const {
+  return spec_.is_rows() ? cpu_row_source(spec_, variant) : cpu_source(spec_, variant);
+}
 
 std::string FusedKernel::cuda_source(const Variant& variant, bool index32) const {
   return fx::jit::cuda_source(spec_, variant, index32);
@@ -283,7 +285,7 @@ std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
     auto it = kernels_.find(key);
     if (it != kernels_.end()) return it->second;
   }
-  std::string src = cpu_source(spec_, v);
+  std::string src = source(v);
   bool memory_hit = false;
   std::shared_ptr<const CpuKernel> k;
   try {
@@ -328,14 +330,16 @@ std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v,
 c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
   if (!kwargs.empty())
     throw Error(ErrorKind::kRuntime, spec_.name + " (fx::jit::FusedKernel) takes no kwargs");
-  if (failed_.load() || args.size() != spec_.inputs.size()) return run_eager(std::move(args));
+  // A row kernel's arguments are views of its inputs (Note [Row kernels]).
+  const std::vector<c10::ScalarType>& want = spec_.is_rows() ? spec_.group_inputs : spec_.inputs;
+  if (failed_.load() || args.size() != want.size()) return run_eager(std::move(args));
   std::vector<at::Tensor> ins;
   ins.reserve(args.size());
   std::optional<c10::Device> device;
   for (size_t k = 0; k < args.size(); ++k) {
     if (!args[k].isTensor()) return run_eager(std::move(args));
     const at::Tensor& t = args[k].toTensor();
-    if (t.scalar_type() != spec_.inputs[k] || t.layout() != c10::kStrided ||
+    if (t.scalar_type() != want[k] || t.layout() != c10::kStrided ||
         !(t.device().is_cpu() || t.device().is_cuda()) || (device && t.device() != *device))
       return run_eager(std::move(args));
     device = t.device();
@@ -344,6 +348,10 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   // A kernel without tensor inputs has nothing to say where it runs.
   if (!device) return run_eager(std::move(args));
   const bool cuda = device->is_cuda();
+  if (spec_.is_rows()) {
+    if (cuda) return run_eager(std::move(args));  // no CUDA row kernels (jit/reductions.h)
+    return run_rows(std::move(args), ins);
+  }
 #if !FX_HAVE_CUDA
   if (cuda) return run_eager(std::move(args));
 #endif
@@ -413,6 +421,173 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   }
   if (nhwc)
     for (at::Tensor& t : outs) t = t.permute({0, 3, 1, 2});
+  if (outs.size() == 1) return outs[0];
+  std::vector<c10::IValue> items(outs.begin(), outs.end());
+  return c10::ivalue::Tuple::create(std::move(items));
+}
+
+// Per call of a row kernel:
+//   1. view each argument as its spec says ('f', 'k', 'd') at the spec's rank;
+//      the full shape S is their broadcast, and every argument must have its
+//      fuse-time rank and span S exactly where it did at fuse time (else
+//      eager, which decides);
+//   2. empty tensors and rows run eagerly (ATen's own errors and values);
+//   3. allocate the outputs (full-size ones channels last after a channels-last
+//      input);
+//   4. collapse each argument's and full-size output's reduced dims to one
+//      walk (stride 1, 0 or another); an argument whose reduced dims do not
+//      collapse is copied contiguous first; collapse the outer dims as
+//      collapse() does;
+//   5. run rows over ATen's threads, at least kGrain elements per chunk.
+c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
+                                  const std::vector<at::Tensor>& ins) {
+  const int64_t r = spec_.rank, k = spec_.reduce_dims;
+  const size_t nargs = spec_.arg_input.size();
+  std::vector<at::Tensor> views;
+  views.reserve(nargs);
+  for (size_t a = 0; a < nargs; ++a) {
+    at::Tensor t = ins[spec_.arg_input[a]];
+    const char view = spec_.arg_view[a];
+    const int64_t want = view == 'd' ? r - k : r;
+    if (t.dim() != spec_.arg_rank[a] || t.dim() > want) return run_eager(std::move(args));
+    while (t.dim() < want) t = t.unsqueeze(0);
+    if (view == 'd')
+      for (int64_t i = 0; i < k; ++i) t = t.unsqueeze(-1);
+    views.push_back(t);
+  }
+  std::vector<int64_t> shape(r, 1);
+  for (const at::Tensor& t : views)
+    for (int64_t d = 0; d < r; ++d) {
+      const int64_t s = t.size(d);
+      if (s == 1) continue;
+      if (shape[d] != 1 && shape[d] != s) return run_eager(std::move(args));
+      shape[d] = s;
+    }
+  for (size_t a = 0; a < nargs; ++a)
+    for (int64_t d = 0; d < r; ++d) {
+      if (shape[d] == 1) continue;
+      const bool spans = views[a].size(d) != 1;
+      if (spans != (spec_.arg_spans[a][d] == '1')) return run_eager(std::move(args));
+    }
+  if (!spec_.fixed_reduced.empty() &&
+      !std::equal(spec_.fixed_reduced.begin(), spec_.fixed_reduced.end(), shape.end() - k))
+    return run_eager(std::move(args));
+  int64_t n = 1, rows = 1;
+  for (int64_t d = 0; d < r; ++d) (d < r - k ? rows : n) *= shape[d];
+  if (n == 0 || rows == 0) return run_eager(std::move(args));
+  // 3. Full-size outputs: channels last when a full-size input is (and not
+  // also contiguous), as ATen's elementwise operators make them; row outputs
+  // contiguous, in the shapes of their nodes.
+  bool nhwc = false;
+  for (size_t a = 0; a < nargs && r == 4; ++a) {
+    const at::Tensor& t = ins[spec_.arg_input[a]];
+    nhwc = nhwc || (spec_.arg_view[a] == 'f' && t.sizes().equals(shape) && !t.is_contiguous() &&
+                    t.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  std::vector<int64_t> keep = shape, drop(shape.begin(), shape.end() - k);
+  for (int64_t d = r - k; d < r; ++d) keep[d] = 1;
+  std::vector<at::Tensor> outs;
+  std::vector<size_t> full_outs;  // indices of the full-size outputs
+  for (size_t o = 0; o < spec_.outputs.size(); ++o) {
+    const char view = spec_.out_view[o];
+    if (view == 'f') full_outs.push_back(o);
+    if (view == 'f' && nhwc)
+      outs.push_back(at::empty(shape, at::TensorOptions()
+                                          .dtype(spec_.outputs[o])
+                                          .memory_format(at::MemoryFormat::ChannelsLast)));
+    else
+      outs.push_back(empty_output(view == 'f' ? shape : view == 'k' ? keep : drop, spec_.outputs[o]));
+  }
+  // 4. The walk along the row of each argument and full-size output, then
+  // the outer dims. An argument whose reduced dims do not collapse is copied;
+  // full-size outputs that do not are made contiguous (all of them).
+  auto walk = [&](const at::Tensor& t, int64_t* stride) {
+    int64_t expect = -1;  // the stride the next outer reduced dim must have
+    *stride = 0;
+    bool any = false;
+    for (int64_t d = r - 1; d >= r - k; --d) {
+      if (shape[d] == 1) continue;
+      const int64_t s = t.size(d) == 1 ? 0 : t.stride(d);
+      if (!any) {
+        *stride = s;
+        any = true;
+      } else if (s != expect) {
+        return false;
+      }
+      expect = s * shape[d];
+    }
+    return true;
+  };
+  std::vector<int64_t> inner(nargs + full_outs.size(), 0);
+  for (size_t a = 0; a < nargs; ++a) {
+    at::Tensor& t = views[a];
+    if (!walk(t, &inner[a])) {
+      std::vector<int64_t> e = t.sizes().vec();
+      for (int64_t d = r - k; d < r; ++d) e[d] = shape[d];
+      t = t.expand(e).contiguous();
+      walk(t, &inner[a]);
+    }
+  }
+  for (size_t f = 0; f < full_outs.size(); ++f)
+    if (!walk(outs[full_outs[f]], &inner[nargs + f])) {
+      for (size_t g = 0; g < full_outs.size(); ++g) {
+        outs[full_outs[g]] = empty_output(shape, spec_.outputs[full_outs[g]]);
+        walk(outs[full_outs[g]], &inner[nargs + g]);
+      }
+      break;
+    }
+  std::vector<at::Tensor> walkers = views;
+  for (size_t o : full_outs) walkers.push_back(outs[o]);
+  const size_t nw = walkers.size();
+  FusedLayout outer;  // outer dims, merged where every walker walks them as one
+  outer.strides.resize(nw);
+  for (int64_t d = r - k - 1; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    std::vector<int64_t> st(nw);
+    for (size_t a = 0; a < nw; ++a) st[a] = walkers[a].size(d) == 1 ? 0 : walkers[a].stride(d);
+    if (!outer.sizes.empty()) {
+      bool merge = true;
+      for (size_t a = 0; a < nw && merge; ++a)
+        merge = st[a] == outer.strides[a].back() * outer.sizes.back();
+      if (merge) {
+        outer.sizes.back() *= shape[d];
+        continue;
+      }
+    }
+    outer.sizes.push_back(shape[d]);
+    for (size_t a = 0; a < nw; ++a) outer.strides[a].push_back(st[a]);
+  }
+  std::reverse(outer.sizes.begin(), outer.sizes.end());
+  for (auto& s : outer.strides) std::reverse(s.begin(), s.end());
+  Variant v;
+  v.rows = true;
+  v.flat = false;
+  v.rank = static_cast<int>(outer.sizes.size());
+  for (size_t a = 0; a < nw; ++a) {
+    if (a == nargs) v.pattern += '_';
+    v.pattern += inner[a] == 0 ? 'b' : inner[a] == 1 ? 'c' : 's';
+  }
+  std::vector<int64_t> sizes = outer.sizes;
+  sizes.push_back(n);
+  std::vector<int64_t> strides;
+  for (size_t a = 0; a < nw; ++a) {
+    strides.insert(strides.end(), outer.strides[a].begin(), outer.strides[a].end());
+    strides.push_back(inner[a]);
+  }
+  auto kernel = kernel_for(v);
+  if (!kernel) return run_eager(std::move(args));
+  std::vector<void*> ptrs;
+  for (auto& t : views) ptrs.push_back(t.data_ptr());
+  for (auto& t : outs) ptrs.push_back(t.data_ptr());
+  CpuKernelFn fn = kernel->fn;
+  ++kernel_calls_;
+  // Any tensor of at least `rows` bytes anchors parallel_range's byte view.
+  at::Tensor anchor = outs[0].nbytes() >= static_cast<size_t>(rows)
+                          ? outs[0]
+                          : at::empty({rows}, at::TensorOptions().dtype(at::kByte));
+  parallel_range(rows, std::max<int64_t>(1, kGrain / n), anchor, [&](int64_t b, int64_t e) {
+    fn(ptrs.data(), sizes.data(), strides.data(), b, e);
+  });
   if (outs.size() == 1) return outs[0];
   std::vector<c10::IValue> items(outs.begin(), outs.end());
   return c10::ivalue::Tuple::create(std::move(items));

@@ -8,6 +8,7 @@
 //      ones, and make the FusedKernel (nothing is compiled yet).
 #include "jit/fused_serialize.h"
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,8 @@
 #include "jit/fused_kernel.h"
 #include "jit/kernel.h"
 #include "jit/ops.h"
+#include "jit/partition.h"
+#include "jit/reductions.h"
 #include "serialize/serialize.h"
 
 namespace fx::jit {
@@ -54,8 +57,53 @@ SavedModule save_fused(const Module& m) {
   return SavedModule{&k->eager_module(), data.dump()};
 }
 
+// A row kernel's group (its graph holds a reduction): the partitioner must find
+// all of its members to be one group, as fuse did.
+FusionGroup row_group_of(const Graph& g) {
+  PartitionOptions o;
+  o.min_group_size = 1;
+  o.max_group_size = SIZE_MAX;
+  o.max_tensor_args = SIZE_MAX;
+  Partition p = partition(g, o);
+  size_t calls = 0;
+  for (const Node* n : g.nodes()) calls += n->op() == Op::CallFunction;
+  if (p.groups.size() != 1 || p.groups[0].nodes.size() != calls ||
+      p.groups[0].reduce_dims == 0) {
+    std::string why = p.explain();
+    throw Error(ErrorKind::kParse,
+                "the fused row kernel's graph is not one fusible group with a reduction: " +
+                    (why.empty() ? std::string("no groups") : why));
+  }
+  FusionGroup group = p.groups[0];
+  group.inputs.clear();
+  for (Node* n : g.nodes())
+    if (n->op() == Op::Placeholder) group.inputs.push_back(n);
+  return group;
+}
+
 // 2. The group the eager graph computes, checked to be one fuse could build.
 FusionGroup group_of(const Graph& g) {
+  for (const Node* n : g.nodes())
+    if (n->op() == Op::CallFunction && node_is_reduction(*n, nullptr, nullptr)) {
+      FusionGroup rows = row_group_of(g);
+      FusionGroup checked = rows;
+      checked.outputs.clear();
+      const Node* out = g.output_node();
+      if (out && out->args().size() == 1) {
+        const Argument& result = out->args()[0];
+        if (result.kind() == Argument::Kind::kTuple && result.items().size() >= 2) {
+          for (const Argument& item : result.items())
+            if (item.is_node()) checked.outputs.push_back(item.to_node());
+        } else if (result.is_node()) {
+          checked.outputs.push_back(result.to_node());
+        }
+      }
+      if (checked.outputs != rows.outputs)
+        throw Error(ErrorKind::kParse,
+                    "the fused row kernel's graph must return its members used outside it, in "
+                    "graph order");
+      return checked;
+    }
   FusionGroup group;
   const TensorMeta* shape = nullptr;
   for (Node* n : g.nodes()) {

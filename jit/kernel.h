@@ -14,6 +14,25 @@
 
 namespace fx::jit {
 
+// Note [Row kernels]: a group with a reduction stage computes, for each row of
+// its full shape S (the outer dims) and each element j < n of the row (the
+// last reduce_dims dims, flattened), statements of three kinds: full values
+// (one per element), row values (one per row) and reductions (sum, max, min of
+// a full value over the row, giving a row value). A reduction's level is one
+// more than its operand's (inputs are level 0); the kernel walks each row once
+// per level, accumulating that level's reductions in vector lanes, then once
+// more to store the full-size outputs. Row outputs are stored once per row.
+struct RowStmt {
+  enum Kind : char { kFull = 'f', kRow = 'r', kSum = 's', kMax = 'x', kMin = 'n' };
+  Kind kind = kFull;
+  std::string ctype;      // the C type of its value
+  std::string expr;       // C expression over v<dep>; "@<k>" loads input argument k
+  std::vector<int> deps;  // statements it reads (the operand, for a reduction)
+  int level = 0;
+  std::string comment;  // the node it belongs to
+  bool full() const { return kind == kFull; }
+};
+
 struct KernelSpec {
   std::string name;                        // "fused_0"
   std::vector<std::string> members;        // node names, graph order
@@ -24,11 +43,33 @@ struct KernelSpec {
   std::vector<std::vector<int>> out_deps;  // inputs each output depends on (for shape checks)
   // The body and dtypes as one string: what of the graph goes into cache keys.
   std::string signature() const;
+
+  // --- row kernels (reduce_dims > 0; Note [Row kernels]) ---------------------
+  // Then inputs are the kernel's arguments, each a view of one group input:
+  // arg_input[a] says which, arg_view[a] how it is read: 'f' broadcast to the
+  // full shape, 'k' to S with the reduced dims 1, 'd' to S without them (and
+  // then like 'k'). arg_spans[a] has one '1' per dim of S where the view had
+  // S's size at fuse time ('0': it broadcast there); calls must agree.
+  int64_t reduce_dims = 0;
+  int64_t rank = 0;  // of S
+  std::vector<int64_t> fixed_reduced;  // required sizes of the reduced dims (or empty)
+  std::vector<c10::ScalarType> group_inputs;  // dtype of each group input (what forward takes)
+  std::vector<int> arg_input;
+  std::vector<int64_t> arg_rank;  // the input's rank at fuse time (calls must agree)
+  std::string arg_view;
+  std::vector<std::string> arg_spans;
+  std::string out_view;        // per output: 'f', 'k' or 'd'
+  std::vector<int> out_stmt;   // per output: the statement it stores
+  std::vector<RowStmt> rows;   // statements; the first inputs.size() load the arguments
+  std::vector<std::string> reductions;  // members that reduce (for people reading a kernel)
+  bool is_rows() const { return reduce_dims > 0; }
 };
 
 // The spec of group (whose nodes must carry tensor_meta). Throws fx::Error
-// naming the node when a member cannot be emitted.
+// naming the node when a member cannot be emitted. A group with reduce_dims > 0
+// gets a row kernel spec (build_row_spec, jit/row_codegen.cpp).
 KernelSpec build_kernel_spec(const FusionGroup& group, const std::string& name);
+KernelSpec build_row_spec(const FusionGroup& group, const std::string& name);
 
 struct Variant {
   // flat: one index over contiguous operands (and broadcast scalars);
@@ -39,7 +80,12 @@ struct Variant {
   // CUDA flat kernels only: elements per vector access (1: scalar loads). Every
   // contiguous operand must then be aligned to vec * its element size.
   int vec = 1;
+  // Row kernels: rank is the number of outer dims after collapsing, pattern
+  // has one letter per argument for its walk along the row, then '_' and one
+  // letter per full-size output ('c' or 's').
+  bool rows = false;
   std::string key() const {
+    if (rows) return "rows" + std::to_string(rank) + "_" + pattern;
     return (flat ? "flat_" : "nd" + std::to_string(rank) + "_") + pattern +
            (vec > 1 ? "_v" + std::to_string(vec) : "");
   }
@@ -65,6 +111,12 @@ bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,
 // N-D: rows [begin, end) of the outer dims, sizes[rank], strides[k * rank + d]
 // in elements for input k.
 std::string cpu_source(const KernelSpec& spec, const Variant& variant);
+
+// Host C++ source of a row kernel (spec.is_rows()), same entry point: rows
+// [begin, end) of the outer dims; sizes[rank] outer sizes then the row length
+// n; strides[a * (rank + 1) + d] per argument a, the last one along the row,
+// then the same for each full-size output. Row outputs are contiguous [rows].
+std::string cpu_row_source(const KernelSpec& spec, const Variant& variant);
 
 // CUDA C++ source for NVRTC exporting `extern "C" __global__ void fx_kernel(FxArgs)`
 // (see jit/cuda_codegen.cpp for FxArgs' layout); no includes.

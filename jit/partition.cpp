@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
 #include "ir/graph.h"
 #include "ir/node.h"
 #include "jit/ops.h"
+#include "jit/reductions.h"
 
 namespace fx::jit {
 namespace {
@@ -24,10 +26,28 @@ void unite(Bits& a, const Bits& b) {
   for (size_t i = 0; i < a.size(); ++i) a[i] |= b[i];
 }
 
+// The loop a group runs: its full shape and how many trailing dims it reduces
+// (0: elementwise only, every member has that shape).
+struct Frame {
+  std::vector<int64_t> shape;
+  int64_t k = 0;
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+};
+
+std::vector<int64_t> keep_shape(const Frame& f) {
+  std::vector<int64_t> s = f.shape;
+  for (size_t d = s.size() - f.k; d < s.size(); ++d) s[d] = 1;
+  return s;
+}
+std::vector<int64_t> drop_shape(const Frame& f) {
+  return std::vector<int64_t>(f.shape.begin(), f.shape.end() - f.k);
+}
+
 struct Group {
   std::vector<int> members;  // node indices, in graph order
   Bits ids;                  // original group ids merged into this one
   bool alive = true;
+  Frame frame;
 };
 
 class Partitioner {
@@ -40,9 +60,20 @@ class Partitioner {
     fusible_.assign(nodes_.size(), false);
     reason_.assign(nodes_.size(), "");
     size_t candidates = 0;
+    reduction_.assign(nodes_.size(), false);
+    info_.resize(nodes_.size());
     for (size_t i = 0; i < nodes_.size(); ++i) {
       std::string why;
       fusible_[i] = node_is_fusible(*nodes_[i], &why);
+      if (!fusible_[i] && is_reduction_name(nodes_[i]->target())) {
+        fusible_[i] = reduction_[i] = node_is_reduction(*nodes_[i], &info_[i], &why);
+        // A reduction over dims whose sizes are all 1 reads like an elementwise
+        // node (its result has the full shape): roles would be ambiguous.
+        if (fusible_[i] && keep_shape(own_frame(static_cast<int>(i))) == info_[i].full_shape) {
+          fusible_[i] = reduction_[i] = false;
+          why = "its reduced dims all have size 1 (nothing to reduce)";
+        }
+      }
       if (fusible_[i])
         ++candidates;
       else
@@ -67,10 +98,62 @@ class Partitioner {
  private:
   int root(int node) const { return group_of_[node] < 0 ? -1 : group_of_[node]; }
 
-  bool same_kind(int a, int b) const {
-    const TensorMeta* ma = nodes_[a]->tensor_meta();
-    const TensorMeta* mb = nodes_[b]->tensor_meta();
-    return ma->shape == mb->shape && ma->device == mb->device;
+  // The frame node n would have alone.
+  Frame own_frame(int n) const {
+    Frame f;
+    f.device = nodes_[n]->tensor_meta()->device;
+    if (reduction_[n]) {
+      f.shape = info_[n].full_shape;
+      f.k = info_[n].k;
+    } else {
+      f.shape = nodes_[n]->tensor_meta()->shape;
+    }
+    return f;
+  }
+
+  // The frame of frames fused together, or nullopt when they cannot share a
+  // loop: elementwise frames must equal each other, or be the full, kept or
+  // dropped shape of the one reduction frame.
+  static std::optional<Frame> combine(const std::vector<Frame>& frames) {
+    const Frame* base = &frames[0];
+    for (const Frame& f : frames)
+      if (f.k > 0) base = &f;
+    for (const Frame& f : frames) {
+      if (f.device != base->device) return std::nullopt;
+      if (f.k > 0 || base->k == 0) {
+        if (f.shape != base->shape || f.k != base->k) return std::nullopt;
+        continue;
+      }
+      if (f.shape != base->shape && f.shape != keep_shape(*base) && f.shape != drop_shape(*base))
+        return std::nullopt;
+    }
+    return *base;
+  }
+
+  // How member m reads in frame f: 'f' full, 'k' kept row, 'd' dropped row.
+  char role(int m, const Frame& f) const {
+    if (reduction_[m]) return info_[m].out_view;
+    const auto& s = nodes_[m]->tensor_meta()->shape;
+    if (f.k == 0 || s == f.shape) return 'f';
+    return s == keep_shape(f) ? 'k' : 'd';
+  }
+
+  // Whether consumer c may read member p within frame f: a reduction reads
+  // full values only (its input, weight and bias); a full elementwise node
+  // reads full values and kept rows (which broadcast along the row); a row
+  // node reads rows of its own shape.
+  bool reads_ok(int p, int c, const Frame& f) const {
+    const char rp = role(p, f);
+    if (reduction_[c]) return rp == 'f';
+    const char rc = role(c, f);
+    if (rc == 'f') return rp == 'f' || rp == 'k';
+    return rp == rc;
+  }
+
+  // Whether node n can join the group of its fusible producer ii.
+  bool compatible(int ii, int n) const {
+    auto f = combine({groups_[group_of_[ii]].frame, own_frame(n)});
+    return f && reads_ok(ii, n, *f);
   }
 
   // Whether merging the groups in set and node n into one keeps the graph
@@ -89,6 +172,20 @@ class Partitioner {
     auto in_set = [&](int node) {
       return node == n || std::find(set.begin(), set.end(), group_of_[node]) != set.end();
     };
+    std::vector<Frame> frames{own_frame(n)};
+    for (int g : set) frames.push_back(groups_[g].frame);
+    std::optional<Frame> frame = combine(frames);
+    if (!frame) {
+      *why = "output shape or device differs from its producers'";
+      return false;
+    }
+    for (Node* in : nodes_[n]->all_input_nodes()) {
+      int ii = index_.at(in);
+      if (ii != n && in_set(ii) && !reads_ok(ii, n, *frame)) {
+        *why = "reads '" + in->name() + "', whose per-row shape would broadcast across the row";
+        return false;
+      }
+    }
     std::vector<int> all;
     for (int g : set) all.insert(all.end(), groups_[g].members.begin(), groups_[g].members.end());
     all.push_back(n);
@@ -124,7 +221,7 @@ class Partitioner {
       int ii = index_.at(in);
       int g = root(ii);
       if (g < 0) continue;
-      if (!same_kind(ii, n)) {
+      if (!compatible(ii, n)) {
         shape_mismatch = true;
         continue;
       }
@@ -151,6 +248,7 @@ class Partitioner {
       g.ids.assign(words_, 0);
       g.ids[id / 64] |= uint64_t{1} << (id % 64);
       g.members.push_back(n);
+      g.frame = own_frame(n);
       groups_.push_back(std::move(g));
       group_of_[n] = id;
       if (!why.empty())
@@ -160,6 +258,11 @@ class Partitioner {
       return;
     }
     int into = chosen[0];
+    {
+      std::vector<Frame> frames{own_frame(n)};
+      for (int g : chosen) frames.push_back(groups_[g].frame);
+      groups_[into].frame = *combine(frames);
+    }
     for (size_t k = 1; k < chosen.size(); ++k) {
       Group& other = groups_[chosen[k]];
       for (int m : other.members) group_of_[m] = into;
@@ -188,6 +291,10 @@ class Partitioner {
         continue;
       }
       FusionGroup fg;
+      if (g.frame.k > 0) {
+        fg.shape = g.frame.shape;
+        fg.reduce_dims = g.frame.k;
+      }
       int id = group_of_[g.members[0]];
       for (int m : g.members) fg.nodes.push_back(nodes_[m]);
       for (int m : g.members) {
@@ -206,7 +313,8 @@ class Partitioner {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node* n = nodes_[i];
       if (group_of_[i] >= 0 || n->op() != Op::CallFunction) continue;
-      if (!fusible_[i] && !is_elementwise_name(n->target())) continue;
+      if (!fusible_[i] && !is_elementwise_name(n->target()) && !is_reduction_name(n->target()))
+        continue;
       p.unfused.push_back({n, reason_[i]});
     }
     return p;
@@ -216,6 +324,8 @@ class Partitioner {
   std::vector<Node*> nodes_;
   std::unordered_map<const Node*, int> index_;
   std::vector<bool> fusible_;
+  std::vector<bool> reduction_;       // fusible as a reduction (jit/reductions.h)
+  std::vector<ReductionInfo> info_;  // where each reduction sits
   std::vector<std::string> reason_;
   size_t words_ = 0;
   std::vector<Bits> dep_;
@@ -234,6 +344,15 @@ std::string Partition::explain() const {
   for (size_t i = 0; i < groups.size(); ++i) {
     os << "group " << i << ":";
     for (const Node* n : groups[i].nodes) os << " " << n->name();
+    if (groups[i].reduce_dims > 0) {
+      os << " (row kernel over the last " << groups[i].reduce_dims << " of [";
+      for (size_t d = 0; d < groups[i].shape.size(); ++d)
+        os << (d ? ", " : "") << groups[i].shape[d];
+      os << "]; reductions:";
+      for (const Node* n : groups[i].nodes)
+        if (node_is_reduction(*n, nullptr, nullptr)) os << " " << n->name();
+      os << ")";
+    }
     os << " (inputs:";
     for (const Node* n : groups[i].inputs) os << " " << n->name();
     os << "; outputs:";

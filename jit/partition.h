@@ -3,12 +3,22 @@
 // explains why every other elementwise node was left out. An analysis: it
 // never changes the graph.
 //
+// Groups may also hold reductions and normalizations (jit/reductions.h) over
+// the same trailing dims of one full shape S: then every member is full-size
+// (shape S), a row value (S with the reduced dims 1, or without them) or a
+// reduction of a full-size value, and one row kernel computes them all
+// (Note [Row kernels] in jit/kernel.h). A full-size member may read rows kept
+// as 1s (they broadcast along the row); a row member reads rows of its own
+// shape only.
+//
 // Deliberate limits: groups are formed greedily in graph order (a producer is
 // merged into its consumer, and groups that feed one consumer are merged
-// together) rather than by a global optimum; all members of a group must have
-// the same output shape and device, so one loop computes them all.
+// together) rather than by a global optimum; all members of an elementwise
+// group must have the same output shape and device, so one loop computes them
+// all.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +39,10 @@ struct FusionGroup {
   std::vector<Node*> nodes;    // members, in graph order
   std::vector<Node*> inputs;   // nodes outside the group that members read, first use first
   std::vector<Node*> outputs;  // members used outside the group (or by the output), graph order
+  // Groups with a reduction stage (jit/reductions.h): the full shape and the
+  // number of trailing dims reduced; 0 for elementwise-only groups.
+  std::vector<int64_t> shape;
+  int64_t reduce_dims = 0;
 };
 
 struct Unfused {
@@ -38,8 +52,9 @@ struct Unfused {
 
 struct Partition {
   std::vector<FusionGroup> groups;
-  // Every elementwise call_function node (by name, see is_elementwise_name) that
-  // is in no group, in graph order, with why.
+  // Every elementwise or reduction call_function node (by name, see
+  // is_elementwise_name and is_reduction_name) that is in no group, in graph
+  // order, with why.
   std::vector<Unfused> unfused;
   // One line per group and per unfused node, for people reading a benchmark.
   std::string explain() const;

@@ -319,6 +319,10 @@ int cmd_fuse(const Options& o) {
   for (const fx::jit::FusedKernel* k : fused_kernels(*fused)) {
     std::string members;
     for (const auto& name : k->members()) members += (members.empty() ? "" : ", ") + name;
+    if (k->spec().is_rows()) {
+      members += "; reductions:";
+      for (const auto& name : k->spec().reductions) members += " " + name;
+    }
     std::printf("# kernel over [%s]: compile %.1f ms, cache hits %lld%s\n", members.c_str(),
                 k->compile_ms(), static_cast<long long>(k->cache_hits()),
                 k->fell_back() ? (", fell back to eager: " + k->fallback_reason()).c_str() : "");

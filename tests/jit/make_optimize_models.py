@@ -3,9 +3,12 @@
 # stage) and torchvision's mobilenet_v3_small (hardswish, squeeze-excitation,
 # in-place activations, dropout), both scripted in eval mode with random
 # weights and random batch-norm statistics, so folding the batch norms
-# changes every number. Then the whole-model benchmark's zoo, traced as
-# bench/models does (torchvision's resnet18, mobilenet_v2 and efficientnet_b0,
-# a BERT-base encoder layer, the MLP block), for the per-model tolerance test.
+# changes every number; a BERT-style encoder layer (scaled, masked softmax
+# attention, residual adds and post-LN layer norms, a GELU MLP) for the row
+# kernels that fuse the softmax and the layer norms with their neighbours; and
+# the whole-model benchmark's zoo, traced as bench/models does (torchvision's
+# resnet18, mobilenet_v2 and efficientnet_b0, a BERT-base encoder layer, the
+# MLP block), for the per-model tolerance test.
 # Usage: python make_optimize_models.py OUT_DIR   (exits with 77 without torch and torchvision)
 import os
 import sys
@@ -44,6 +47,29 @@ class MlpBlock(torch.nn.Module):
         return self.norm(x + self.down(h))
 
 
+class BertLayer(torch.nn.Module):
+    def __init__(self, dim=64, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = torch.nn.Linear(dim, 3 * dim)
+        self.proj = torch.nn.Linear(dim, dim)
+        self.norm1 = torch.nn.LayerNorm(dim)
+        self.fc1 = torch.nn.Linear(dim, 4 * dim)
+        self.fc2 = torch.nn.Linear(4 * dim, dim)
+        self.norm2 = torch.nn.LayerNorm(dim)
+
+    def forward(self, x, mask):
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).chunk(3, -1)
+        q = q.reshape(b, s, self.heads, d // self.heads).transpose(1, 2)
+        k = k.reshape(b, s, self.heads, d // self.heads).transpose(1, 2)
+        v = v.reshape(b, s, self.heads, d // self.heads).transpose(1, 2)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5 + mask, -1)
+        h = (att @ v).transpose(1, 2).reshape(b, s, d)
+        x = self.norm1(x + self.proj(h))
+        return self.norm2(x + self.fc2(torch.nn.functional.gelu(self.fc1(x))))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -71,6 +97,7 @@ def main():
         m = randomize_batch_norms(m).eval()
         with torch.no_grad():
             torch.jit.trace(m, (x,), check_trace=False).save(os.path.join(out, name + ".pt"))
+    torch.jit.script(BertLayer().eval()).save(os.path.join(out, "bert_layer_script.pt"))
     print("wrote models to", out, "with torch", torch.__version__, "torchvision", torchvision.__version__)
 
 

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "capture/torchscript_import.h"
@@ -477,6 +478,46 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(OptimizeTorchScript, MiniResNet) { check("mini_resnet_script"); }
 
 TEST_F(OptimizeTorchScript, MobileNetV3Small) { check("mobilenet_v3_small_script"); }
+
+// The BERT-style layer: its scaled, masked softmax becomes a row kernel
+// (jit/reductions.h); the residual adds go into oneDNN's linear layers, so
+// the layer norms stay ATen's, and without oneDNN each add + layer_norm is a
+// row kernel too. Both match TorchScript on other batch and sequence lengths.
+TEST_F(OptimizeTorchScript, BertLayerRowKernels) {
+  torch::jit::Module ts = torch::jit::load(dir_ + "/bert_layer_script.pt");
+  ts.eval();
+  std::unique_ptr<GraphModule> gm = import_torchscript(ts);
+  at::Tensor x = at::randn({2, 16, 64}), mask = at::randn({2, 1, 1, 16});
+  for (bool onednn : {true, false}) {
+    SCOPED_TRACE(onednn ? "oneDNN" : "no oneDNN");
+    OptimizeOptions options;
+    options.onednn = onednn;
+    PassLog log;
+    std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {x, mask}, options, &log);
+    SCOPED_TRACE(log.str());
+    std::vector<std::shared_ptr<FusedKernel>> rows;
+    for (const Node* n : opt->graph().find_nodes(Op::CallModule))
+      if (auto k = std::dynamic_pointer_cast<FusedKernel>(opt->get_submodule(n->target())))
+        if (k->spec().is_rows()) rows.push_back(k);
+    std::multiset<std::string> reductions;
+    for (const auto& k : rows)
+      for (const auto& r : k->spec().reductions) reductions.insert(r.substr(0, r.find('_')));
+    EXPECT_EQ(reductions.count("softmax"), 1u) << opt->graph().str();
+    if (!onednn || !at::hasMKLDNN()) {
+      EXPECT_EQ(reductions.count("layer"), 2u) << opt->graph().str();
+    }
+    torch::NoGradGuard no_grad;
+    for (auto [b, s] : {std::pair<int64_t, int64_t>{2, 16}, {3, 16}, {1, 7}}) {
+      at::Tensor xi = at::randn({b, s, 64}), mi = at::randn({b, 1, 1, s});
+      EXPECT_TRUE(close(opt->forward({xi, mi}).toTensor(), ts.forward({xi, mi}).toTensor()))
+          << "input " << xi.sizes();
+    }
+    for (const auto& k : rows) {
+      EXPECT_EQ(k->kernel_calls(), 3) << k->spec().name << " ran eagerly";
+      EXPECT_FALSE(k->fell_back()) << k->fallback_reason();
+    }
+  }
+}
 
 }  // namespace
 }  // namespace fx::jit

@@ -1,0 +1,76 @@
+// The fusible reductions and normalizations: which ATen operators a row kernel
+// (a fused group with a reduction stage, Note [Row kernels] in jit/kernel.h)
+// can hold, over which dimensions, and how each one decomposes into row
+// reductions (sum, max, min) and elementwise expressions inside the kernel.
+//
+// A fusible reduction reduces the last k dimensions of a floating tensor of
+// rank r >= 1 (the "full" shape S) on the CPU: sum/mean/amax/amin/var/std over
+// dims {r-k..r-1} (keepdim or not), softmax/log_softmax over the last dim,
+// layer_norm/rms_norm over their normalized_shape, adaptive_avg_pool2d to 1x1
+// (k = 2). Its result is either one value per row (shape S with the reduced
+// dims 1, or without them) or full-size (softmax, the norms).
+//
+// Deliberate limits: no integer reductions, no dtype= conversions other than
+// to the output dtype, no group_norm or native_layer_norm (they are explained,
+// not fused), CPU only (a CUDA row kernel does not exist yet).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "jit/kernel.h"
+
+namespace fx {
+class Node;
+}
+
+namespace fx::jit {
+
+// Where a reduction sits: the shape of the tensor it reduces and how many
+// trailing dims it reduces.
+struct ReductionInfo {
+  std::vector<int64_t> full_shape;
+  int64_t k = 0;
+  // 'f': its output has the full shape; 'k': the reduced dims kept as 1s;
+  // 'd': the reduced dims dropped.
+  char out_view = 'k';
+  // Sizes the reduced dims must have (layer_norm / rms_norm normalized_shape);
+  // empty when any size will do.
+  std::vector<int64_t> fixed_reduced;
+  // The formals read as full-size operands (self/input, weight, bias).
+  std::vector<const Node*> operands;
+};
+
+// Whether target's base name is a reduction or normalization explain_fusion
+// talks about (fused or not).
+bool is_reduction_name(const std::string& target);
+
+// Whether node is a reduction a row kernel can hold; fills *info. When not,
+// why (a short lowercase phrase).
+bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why);
+
+// Statements of a row kernel under construction (see RowStmt in jit/kernel.h).
+class RowBuilder {
+ public:
+  explicit RowBuilder(std::vector<RowStmt>* stmts) : stmts_(stmts) {}
+  // An elementwise value: full when any dep is, else per row.
+  int value(const std::string& ctype, const std::string& expr, std::vector<int> deps,
+            const std::string& comment = "");
+  // A reduction of the full value `operand` over the row.
+  int reduce(RowStmt::Kind kind, const std::string& ctype, int operand,
+             const std::string& comment = "");
+  static std::string var(int id) { return "v" + std::to_string(id); }
+  const RowStmt& at(int id) const { return (*stmts_)[id]; }
+
+ private:
+  std::vector<RowStmt>* stmts_;
+};
+
+// Emits node (node_is_reduction is true) in terms of its operands' statement
+// ids (operand(n) gives the id of the value of Node n, in its compute type);
+// returns the id of its result. `n` in expressions is the row length (int64_t).
+int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand,
+                   RowBuilder& b);
+
+}  // namespace fx::jit
