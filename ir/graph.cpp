@@ -68,8 +68,8 @@ Node* Graph::create_node(Op op, const std::string& target, Args args, Kwargs kwa
                          const std::optional<std::string>& name, std::string type) {
   if (!is_valid_op(op))
     throw Error(ErrorKind::kGraph,
-                "create_node: opcode " + std::to_string(static_cast<int>(op)) +
-                    " (target '" + target +
+                "create_node: opcode " + std::to_string(static_cast<int>(op)) + " (target '" +
+                    target +
                     "') is not one of placeholder, get_attr, call_function, call_method, "
                     "call_module, output");
   std::string candidate = name ? *name : default_node_name(op == Op::CallFunction, target);
@@ -98,7 +98,9 @@ Node* Graph::get_attr(const std::string& qualified_name, std::string type) {
   if (owning_module_ && !owning_module_->check_get_attr(qualified_name).empty())
     TORCH_WARN(
         "Attempted to insert a get_attr Node with no underlying reference in the owning "
-        "GraphModule (target '", qualified_name, "')! Call GraphModule::add_submodule to add "
+        "GraphModule (target '",
+        qualified_name,
+        "')! Call GraphModule::add_submodule to add "
         "the necessary submodule, or GraphModule::set_attr to add the necessary parameter, "
         "buffer or constant");
   return create_node(Op::GetAttr, qualified_name, {}, {}, std::nullopt, std::move(type));
@@ -122,7 +124,8 @@ Node* Graph::call_module(const std::string& module_name, Args args, Kwargs kwarg
     if (!why.empty())
       throw Error(ErrorKind::kGraph,
                   "Attempted to insert a call_module Node with no underlying reference in the "
-                  "owning GraphModule: target '" + module_name + "': " + why +
+                  "owning GraphModule: target '" +
+                      module_name + "': " + why +
                       "; call GraphModule::add_submodule to add the necessary submodule first");
   }
   return create_node(Op::CallModule, module_name, std::move(args), std::move(kwargs), std::nullopt,

@@ -25,9 +25,7 @@ const char* op_name(Op op) {
   return "?";
 }
 
-bool is_valid_op(Op op) {
-  return static_cast<unsigned>(op) <= static_cast<unsigned>(Op::Output);
-}
+bool is_valid_op(Op op) { return static_cast<unsigned>(op) <= static_cast<unsigned>(Op::Output); }
 
 std::optional<Op> op_from_name(const std::string& name) {
   for (Op op : {Op::Placeholder, Op::GetAttr, Op::CallFunction, Op::CallMethod, Op::CallModule,

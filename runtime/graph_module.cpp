@@ -1,12 +1,13 @@
 #include "runtime/graph_module.h"
 
-#include <c10/core/InferenceMode.h>
-#include <c10/util/Exception.h>
-
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <typeinfo>
 #include <unordered_map>
+
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "runtime/codegen.h"
@@ -75,12 +76,16 @@ void rebuild_tensors(NnModule& m, const std::string& field, const std::optional<
   NnModule fresh(m.name());
   fresh.train(m.is_training());  // before children are added: train() recurses
   for (const auto& p : m.named_parameters(false)) {
-    if (p.key() != field) fresh.register_parameter(p.key(), p.value(), p.value().requires_grad());
-    else if (t) fresh.register_parameter(field, *t, t->requires_grad());
+    if (p.key() != field)
+      fresh.register_parameter(p.key(), p.value(), p.value().requires_grad());
+    else if (t)
+      fresh.register_parameter(field, *t, t->requires_grad());
   }
   for (const auto& b : m.named_buffers(false)) {
-    if (b.key() != field) fresh.register_buffer(b.key(), b.value());
-    else if (t) fresh.register_buffer(field, *t);
+    if (b.key() != field)
+      fresh.register_buffer(b.key(), b.value());
+    else if (t)
+      fresh.register_buffer(field, *t);
   }
   for (const auto& c : m.named_children()) fresh.register_module(c.key(), c.value());
   m.NnModule::operator=(fresh);
@@ -91,6 +96,21 @@ std::string kind_of_entry(const NnModule& m, const std::string& field) {
   if (buffer_of(m, field)) return "a buffer";
   if (child_of(m, field)) return "a module";
   return "";
+}
+
+// The get_attr and call_module nodes in the order their targets are
+// installed: modules first, outer ones before those inside them, so that
+// nothing installed under a name is replaced by the module installed at it.
+std::vector<const Node*> reference_order(const Graph& graph) {
+  std::vector<const Node*> order;
+  for (const Node* n : graph.nodes())
+    if (n->op() == Op::CallModule) order.push_back(n);
+  std::stable_sort(order.begin(), order.end(), [](const Node* a, const Node* b) {
+    return a->target().size() < b->target().size();
+  });
+  for (const Node* n : graph.nodes())
+    if (n->op() == Op::GetAttr) order.push_back(n);
+  return order;
 }
 
 }  // namespace
@@ -105,7 +125,9 @@ GraphModule::GraphModule(std::unique_ptr<Graph> graph, Attributes attributes,
     : GraphModule(std::move(class_name)) {
   if (!graph) throw Error(ErrorKind::kGraph, "GraphModule needs a graph, got null");
   // Keep only what the graph refers to, and say what is missing up front.
-  for (const Node* n : graph->nodes()) {
+  // Modules first, outer ones before those inside them, so that nothing
+  // installed under a name is replaced by the module installed at it.
+  for (const Node* n : reference_order(*graph)) {
     if (n->op() == Op::GetAttr) {
       if (get_attr(n->target())) continue;
       auto it = attributes.values.find(n->target());
@@ -139,8 +161,8 @@ GraphModule::GraphModule(std::unique_ptr<Graph> graph, Attributes attributes,
   recompile();
 }
 
-GraphModule::GraphModule(const NnModule& root, std::unique_ptr<Graph> graph,
-                         std::string class_name, Attributes extra)
+GraphModule::GraphModule(const NnModule& root, std::unique_ptr<Graph> graph, std::string class_name,
+                         Attributes extra)
     : GraphModule(std::move(class_name)) {
   if (!graph) throw Error(ErrorKind::kGraph, "GraphModule needs a graph, got null");
   // torch.fx's _copy_attr, for each target the graph uses.
@@ -189,8 +211,7 @@ GraphModule::GraphModule(const NnModule& root, std::unique_ptr<Graph> graph,
     }
     return false;
   };
-  for (const Node* n : graph->nodes()) {
-    if (n->op() != Op::GetAttr && n->op() != Op::CallModule) continue;
+  for (const Node* n : reference_order(*graph)) {
     const std::string& target = n->target();
     if (n->op() == Op::CallModule) {
       auto it = extra.modules.find(target);
@@ -234,8 +255,7 @@ std::string GraphModule::why_missing(const std::string& name) const {
     const std::string seen = join_parts(parts, 0, i);
     const std::string& atom = parts[i];
     if (i + 1 == parts.size()) {
-      if (constants_.count(name) || param_of(*m, atom) || buffer_of(*m, atom) ||
-          child_of(*m, atom))
+      if (constants_.count(name) || param_of(*m, atom) || buffer_of(*m, atom) || child_of(*m, atom))
         return "";
       return "nonexistent attribute `" + atom + "` of `" + seen + "`";
     }
@@ -263,7 +283,8 @@ std::string GraphModule::check_call_module(const std::string& target) const {
   if (get_submodule(target)) return "";
   std::string why = why_missing(target);
   if (!why.empty()) return why;
-  return "`" + target + "`, which is not a module fx can call (wrap a torch::nn module with "
+  return "`" + target +
+         "`, which is not a module fx can call (wrap a torch::nn module with "
          "fx::wrap_module)";
 }
 
@@ -321,8 +342,8 @@ bool GraphModule::compiled_uses(const std::string& name) const {
   for (const Node* n : compiled_graph_->nodes()) {
     if (n->op() != Op::GetAttr && n->op() != Op::CallModule) continue;
     const std::string& t = n->target();
-    if (t == name || (t.size() > name.size() && t.compare(0, name.size(), name) == 0 &&
-                      t[name.size()] == '.'))
+    if (t == name ||
+        (t.size() > name.size() && t.compare(0, name.size(), name) == 0 && t[name.size()] == '.'))
       return true;
   }
   return false;
@@ -382,8 +403,8 @@ const c10::IValue* GraphModule::get_attr(const std::string& name) const {
   return &slot;
 }
 
-NnModule* GraphModule::parent_of(const std::string& name, std::string* field,
-                                 GraphModule** nested, std::string* rest) {
+NnModule* GraphModule::parent_of(const std::string& name, std::string* field, GraphModule** nested,
+                                 std::string* rest) {
   std::vector<std::string> parts = split_name(name);
   NnModule* m = this;
   std::string prefix;
@@ -392,9 +413,10 @@ NnModule* GraphModule::parent_of(const std::string& name, std::string* field,
     prefix += (i ? "." : "") + parts[i];
     if (!child) {
       if (!kind_of_entry(*m, parts[i]).empty() || constants_.count(prefix))
-        throw Error(ErrorKind::kGraph, "cannot set attribute '" + name + "': '" + prefix +
-                                           "' is " + (constants_.count(prefix) ? "a constant" : kind_of_entry(*m, parts[i])) +
-                                           ", not a module");
+        throw Error(ErrorKind::kGraph,
+                    "cannot set attribute '" + name + "': '" + prefix + "' is " +
+                        (constants_.count(prefix) ? "a constant" : kind_of_entry(*m, parts[i])) +
+                        ", not a module");
       child = make_intermediate();
       m->register_module(parts[i], child);
     } else if (auto gm = std::dynamic_pointer_cast<GraphModule>(child)) {
@@ -441,9 +463,8 @@ void GraphModule::install(const std::string& name, const c10::IValue& value) {
   }
   if (is_param || is_buffer) {
     if (!is_own(*m))
-      throw Error(ErrorKind::kGraph, "cannot set attribute '" + name + "' to a " +
-                                         value.tagKind() + ": it is a tensor of the " +
-                                         m->name() + " there");
+      throw Error(ErrorKind::kGraph, "cannot set attribute '" + name + "' to a " + value.tagKind() +
+                                         ": it is a tensor of the " + m->name() + " there");
     rebuild_tensors(*m, field, std::nullopt);
   }
   constants_[name] = value;
@@ -497,9 +518,8 @@ void GraphModule::load_state_dict(const std::map<std::string, at::Tensor>& state
     for (const auto& [k, v] : state)
       if (!own.count(k)) unexpected += (unexpected.empty() ? "" : ", ") + k;
     if (!missing.empty() || !unexpected.empty())
-      throw Error(ErrorKind::kGraph, "load_state_dict for " + class_name_ +
-                                         ": missing keys [" + missing + "], unexpected keys [" +
-                                         unexpected + "]");
+      throw Error(ErrorKind::kGraph, "load_state_dict for " + class_name_ + ": missing keys [" +
+                                         missing + "], unexpected keys [" + unexpected + "]");
   }
   c10::NoGradGuard no_grad;
   for (const auto& [k, v] : state) {
@@ -522,11 +542,11 @@ Attributes GraphModule::attributes() const {
     for (const auto& p : m.named_parameters(false)) out.values[q(p.key())] = p.value();
     for (const auto& b : m.named_buffers(false)) out.values[q(b.key())] = b.value();
     for (const auto& c : m.named_children()) {
-      if (auto callable = callable_of(c.value())) {
-        out.modules[q(c.key())] = callable;
-      } else {
-        walk(*c.value(), q(c.key()));
-      }
+      std::shared_ptr<fx::Module> callable = callable_of(c.value());
+      if (callable) out.modules[q(c.key())] = callable;
+      // Inside a module fx cannot look into, the tree node is fx's own and
+      // what is under it belongs to this GraphModule.
+      if (!callable || typeid(*c.value()) == typeid(NnModule)) walk(*c.value(), q(c.key()));
     }
   };
   walk(*this, "");
@@ -611,10 +631,18 @@ bool GraphModule::add_submodule(const std::string& name, std::shared_ptr<fx::Mod
     parent = child.get();
   }
   const std::string& field = parts.back();
-  if (constants_.count(name) || param_of(*parent, field) || buffer_of(*parent, field))
-    return false;
+  if (constants_.count(name) || param_of(*parent, field) || buffer_of(*parent, field)) return false;
   NnPtr node = node_for(m);
-  if (child_of(*parent, field)) {
+  if (NnPtr old = child_of(*parent, field)) {
+    // What an intermediate module held moves to the module that takes its
+    // place when that is fx's own (a module fx cannot look into).
+    if (typeid(*old) == typeid(NnModule) && !callables_.count(old.get()) &&
+        typeid(*node) == typeid(NnModule) && node != old) {
+      for (const auto& p : old->named_parameters(false))
+        node->register_parameter(p.key(), p.value(), p.value().requires_grad());
+      for (const auto& b : old->named_buffers(false)) node->register_buffer(b.key(), b.value());
+      for (const auto& c : old->named_children()) node->register_module(c.key(), c.value());
+    }
     parent->replace_module(field, node);
   } else {
     parent->register_module(field, node);
@@ -734,8 +762,7 @@ std::unique_ptr<GraphModule> GraphModule::deepcopy() const {
           cloned = tm->module()->clone();
         } catch (const c10::Error& e) {
           throw Error(ErrorKind::kGraph, "deepcopy of " + class_name_ + ": cannot clone the " +
-                                             tm->kind() + " (" + e.what_without_backtrace() +
-                                             ")");
+                                             tm->kind() + " (" + e.what_without_backtrace() + ")");
         }
         m = std::make_shared<TorchModule>(cloned, tm->forward_fn());
       }
@@ -745,7 +772,8 @@ std::unique_ptr<GraphModule> GraphModule::deepcopy() const {
     n->train(src->is_training());
     for (const auto& p : src->named_parameters(false))
       n->register_parameter(p.key(), copy_tensor(p.value()), p.value().requires_grad());
-    for (const auto& b : src->named_buffers(false)) n->register_buffer(b.key(), copy_tensor(b.value()));
+    for (const auto& b : src->named_buffers(false))
+      n->register_buffer(b.key(), copy_tensor(b.value()));
     for (const auto& c : src->named_children()) n->register_module(c.key(), copy_node(c.value()));
     return n;
   };

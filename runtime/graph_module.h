@@ -158,9 +158,9 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   // torch.fx's delete_all_unused_submodules: deletes every module that no
   // get_attr or call_module target goes through, nor lies inside a called one.
   void delete_all_unused_submodules();
-  // A flat view: every parameter, buffer and constant (values) and every
-  // callable module (modules) by qualified name, not looking inside callable
-  // modules. Enough to build an equivalent GraphModule over the same graph.
+  // A flat view: parameters, buffers and constants (values) and callable modules (modules) by
+  // name, not inside nested GraphModules or wrapped torch::nn modules (rebuilt with their
+  // contents). Enough to build an equivalent GraphModule over the same graph.
   Attributes attributes() const;
 
   // --- torch::nn::Module ----------------------------------------------------

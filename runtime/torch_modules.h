@@ -49,8 +49,8 @@ std::shared_ptr<Module> wrap_torchscript(const torch::jit::Module& module);
 // (it must be Cloneable) and calls the clone through the same forward.
 class TorchModule : public Module {
  public:
-  using Forward = std::function<c10::IValue(torch::nn::Module&, std::vector<c10::IValue>,
-                                            const IValueKwargs&)>;
+  using Forward =
+      std::function<c10::IValue(torch::nn::Module&, std::vector<c10::IValue>, const IValueKwargs&)>;
   // Throws fx::Error (kGraph) when module or forward is empty.
   TorchModule(std::shared_ptr<torch::nn::Module> module, Forward forward);
   c10::IValue forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) override;

@@ -73,8 +73,7 @@ std::unique_ptr<GraphModule> Transformer::transform() {
   // torch.fx's GraphModule(self.module, graph): copied from the module, so
   // parameters stay parameters; the class name is GraphModule's.
   return std::make_unique<GraphModule>(static_cast<const torch::nn::Module&>(module_),
-                                       std::move(new_graph_), "GraphModule",
-                                       module_.attributes());
+                                       std::move(new_graph_), "GraphModule", module_.attributes());
 }
 
 }  // namespace fx

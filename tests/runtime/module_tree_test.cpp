@@ -2,20 +2,19 @@
 // intermediate modules), building from a root module or a name map, wrapped
 // torch::nn modules, adding and deleting submodules, to/eval/train, state
 // dicts through torch::save/torch::load, deepcopy and set_graph.
-#include "runtime/graph_module.h"
-
 #include <unistd.h>
 
 #include <cstdio>
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/cuda.h>
 #include <torch/serialize.h>
 
 #include "ir/error.h"
 #include "ir/parser.h"
+#include "runtime/graph_module.h"
 #include "runtime/torch_modules.h"
 
 namespace fx {
@@ -25,9 +24,7 @@ std::vector<std::string> keys(const torch::OrderedDict<std::string, at::Tensor>&
   return d.keys();
 }
 
-std::vector<std::string> module_names(const GraphModule& gm) {
-  return gm.named_modules().keys();
-}
+std::vector<std::string> module_names(const GraphModule& gm) { return gm.named_modules().keys(); }
 
 // Code that takes any LibTorch module.
 int64_t count_parameters(const torch::nn::Module& m) {
@@ -130,14 +127,13 @@ TEST(ModuleTree, RootCopiesOnlyWhatTheGraphUsesWithTheHierarchyBetween) {
   EXPECT_EQ(keys(gm->named_parameters()), std::vector<std::string>{"linear.weight"});
   EXPECT_EQ(keys(gm->named_buffers()),
             (std::vector<std::string>{"offset", "block.norm.running_mean"}));
-  EXPECT_EQ(module_names(*gm),
-            (std::vector<std::string>{"", "linear", "block", "block.norm"}));
+  EXPECT_EQ(module_names(*gm), (std::vector<std::string>{"", "linear", "block", "block.norm"}));
   // The tensors are root's own (torch.fx shares them), not copies.
   EXPECT_TRUE(gm->get_parameter("linear.weight").is_same(root->linear->weight));
   EXPECT_TRUE(gm->get_buffer("block.norm.running_mean").is_same(root->block->norm->running_mean));
   at::Tensor x = torch::randn({2, 3});
-  at::Tensor expected =
-      x.matmul(root->linear->weight) + root->block->norm->running_mean + root->named_buffers()["offset"];
+  at::Tensor expected = x.matmul(root->linear->weight) + root->block->norm->running_mean +
+                        root->named_buffers()["offset"];
   EXPECT_TRUE(at::allclose(gm->forward({x}).toTensor(), expected));
 }
 
@@ -232,6 +228,42 @@ TEST(ModuleTree, AddSubmoduleCreatesIntermediatesAndRefusesValues) {
   EXPECT_FALSE(gm->add_submodule("foo.b", wrap_module(lin)));
   EXPECT_FALSE(gm->add_submodule("x", nullptr));
   EXPECT_TRUE(gm->get_buffer("foo.b").is_same(b));
+}
+
+TEST(ModuleTree, ANameMapWithModulesInsideModules) {
+  // The graph names the inner module and a tensor under `a` before `a`.
+  auto g = parse_graph(R"(graph():
+    %x : [#users=2] = placeholder[target=x]
+    %a_b : [#users=1] = call_module[target=a.b](args = (%x,), kwargs = {})
+    %w : [#users=1] = get_attr[target=a.w]
+    %a : [#users=1] = call_module[target=a](args = (%x,), kwargs = {})
+    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%a_b, %w), kwargs = {})
+    %add_1 : [#users=1] = call_function[target=aten::add.Tensor](args = (%add, %a), kwargs = {})
+    return add_1)");
+  auto outer = make_module("Outer", [](std::vector<c10::IValue> a, const IValueKwargs&) {
+    return c10::IValue(a[0].toTensor() * 2);
+  });
+  auto inner = make_module("Inner", [](std::vector<c10::IValue> a, const IValueKwargs&) {
+    return c10::IValue(a[0].toTensor() - 1);
+  });
+  at::Tensor w = torch::randn({3});
+  Attributes attrs;
+  attrs.modules["a"] = outer;
+  attrs.modules["a.b"] = inner;
+  attrs.values["a.w"] = w;
+  GraphModule gm(std::move(g), attrs);
+  EXPECT_EQ(gm.get_submodule("a"), outer);
+  EXPECT_EQ(gm.get_submodule("a.b"), inner);
+  EXPECT_TRUE(gm.get_buffer("a.w").is_same(w));
+  EXPECT_EQ(gm.get_module("a")->name(), "Outer");
+  at::Tensor x = torch::randn({3});
+  EXPECT_TRUE(at::allclose(gm.forward({x}).toTensor(), (x - 1) + w + x * 2));
+  // The flat view rebuilds the same module.
+  Attributes flat = gm.attributes();
+  EXPECT_EQ(flat.modules.size(), 2u);
+  EXPECT_EQ(flat.values.count("a.w"), 1u);
+  GraphModule again(gm.graph().clone(), flat);
+  EXPECT_TRUE(at::allclose(again.forward({x}).toTensor(), gm.forward({x}).toTensor()));
 }
 
 TEST(ModuleTree, DeleteAllUnusedSubmodulesKeepsWhatTargetsGoThrough) {
