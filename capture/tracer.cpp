@@ -11,6 +11,8 @@
 //      aliases an input proxy (in-place, out=) rebinds that proxy to the node.
 #include "capture/tracer.h"
 
+#include <mutex>
+#include <sstream>
 #include <unordered_set>
 
 #include <ATen/ATen.h>
@@ -21,6 +23,8 @@
 
 #include "ir/error.h"
 #include "ir/namespace.h"
+#include "runtime/call_hook.h"
+#include "runtime/codegen.h"
 #include "runtime/functions.h"
 #include "runtime/operator.h"
 #include "runtime/shape_prop.h"
@@ -158,7 +162,143 @@ bool reads_only_metadata(const std::string& name) {
   return ops.count(name) != 0;
 }
 
+// --- torch.fx's pytree flattening and concrete_args checks ------------------
+
+// Whether v is a list or tuple with a tensor somewhere inside.
+bool holds_tensor(const c10::IValue& v) {
+  if (v.isTensor()) return true;
+  if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements())
+      if (holds_tensor(e)) return true;
+    return false;
+  }
+  if (v.isList()) {
+    for (const auto& e : v.toListRef())
+      if (holds_tensor(e)) return true;
+  }
+  return false;
+}
+
+// The structure of one forward input: a leaf (one placeholder), or a list or
+// tuple of such.
+struct InputSpec {
+  enum Kind { kLeaf, kList, kTuple } kind = kLeaf;
+  std::vector<InputSpec> children;
+  static InputSpec leaf() { return InputSpec(); }
+  std::string describe() const {
+    if (kind == kLeaf) return "a value";
+    return std::string(kind == kList ? "a list" : "a tuple") + " of " +
+           std::to_string(children.size());
+  }
+};
+
+// Flattens forward's structured inputs into the placeholders' values.
+class PytreeCodeGen : public CodeGen {
+ public:
+  explicit PytreeCodeGen(std::vector<InputSpec> specs) : specs_(std::move(specs)) {}
+  std::vector<c10::IValue> process_inputs(std::vector<c10::IValue> inputs) const override {
+    std::vector<c10::IValue> flat;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (i >= specs_.size()) {
+        flat.push_back(std::move(inputs[i]));  // the count is checked by the caller
+        continue;
+      }
+      flatten(inputs[i], specs_[i], "input " + std::to_string(i), &flat);
+    }
+    return flat;
+  }
+
+ private:
+  static void flatten(const c10::IValue& v, const InputSpec& spec, const std::string& where,
+                      std::vector<c10::IValue>* out) {
+    if (spec.kind == InputSpec::kLeaf) {
+      out->push_back(v);
+      return;
+    }
+    std::vector<c10::IValue> elems;
+    if (spec.kind == InputSpec::kTuple && v.isTuple()) elems = v.toTupleRef().elements().vec();
+    if (spec.kind == InputSpec::kList && v.isList()) elems = v.toListRef().vec();
+    const bool right_kind = spec.kind == InputSpec::kTuple ? v.isTuple() : v.isList();
+    if (!right_kind || elems.size() != spec.children.size())
+      throw Error(ErrorKind::kRuntime,
+                  where + " should be " + spec.describe() + " elements, as traced, but got " +
+                      (right_kind ? "one of " + std::to_string(elems.size()) + " elements"
+                                  : std::string("a ") + v.tagKind()));
+    for (size_t k = 0; k < elems.size(); ++k)
+      flatten(elems[k], spec.children[k], where + "[" + std::to_string(k) + "]", out);
+  }
+  std::vector<InputSpec> specs_;
+};
+
+std::string show(const c10::IValue& v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+constexpr const char* kAssertSpecialized = "_assert_specialized";
+
+// _assert_specialized(value, expected, input_name): the check torch.fx's
+// concrete_args adds (`torch._assert(out == x, ...)`).
+void register_specialization_check() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_function(
+        kAssertSpecialized,
+        [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) -> c10::IValue {
+          if (args.size() != 3 || !kwargs.empty() || !args[2].isString())
+            throw Error(ErrorKind::kRuntime,
+                        std::string(kAssertSpecialized) + " takes (value, expected, input name)");
+          if (!(args[0] == args[1]))
+            throw Error(ErrorKind::kRuntime, "input '" + args[2].toStringRef() +
+                                                 "' has been specialized to have value " +
+                                                 show(args[1]) +
+                                                 " but got another value: " + show(args[0]));
+          return c10::IValue();
+        });
+  });
+}
+
+// Names registered by fx::wrap, so that a re-trace keeps them as one node.
+std::mutex g_wrapped_mutex;
+std::unordered_set<std::string>& wrapped_names() {
+  static std::unordered_set<std::string> names;
+  return names;
+}
+
+bool is_wrapped(const std::string& name) {
+  std::lock_guard<std::mutex> lock(g_wrapped_mutex);
+  return wrapped_names().count(name) != 0;
+}
+
 }  // namespace
+
+// While a trace runs: what a running GraphModule calls is recorded whole.
+class RetraceHook : public CallHook {
+ public:
+  explicit RetraceHook(Tracer* tracer) : tracer_(tracer) {}
+  c10::IValue call_function(const std::string& name, const Function& fn,
+                            std::vector<c10::IValue> args, const IValueKwargs& kwargs) override {
+    if (Tracer::current() != tracer_ || !kwargs.empty() || !is_wrapped(name))
+      return fn(std::move(args), kwargs);
+    return tracer_->record_call(Op::CallFunction, name, args,
+                                [fn](std::vector<c10::IValue> a) { return fn(std::move(a), {}); });
+  }
+  c10::IValue call_module(const std::string& target, const std::shared_ptr<Module>& module,
+                          std::vector<c10::IValue> args, const IValueKwargs& kwargs) override {
+    if (Tracer::current() != tracer_ || !kwargs.empty())
+      return module->forward(std::move(args), kwargs);
+    tracer_->add_module(target, module);
+    return tracer_->record_call(Op::CallModule, target, args, [module](std::vector<c10::IValue> a) {
+      return module->forward(std::move(a), {});
+    });
+  }
+
+ private:
+  Tracer* tracer_;
+};
+
+namespace {}  // namespace
 
 Tracer::Tracer(TraceOptions options) : options_(std::move(options)) {}
 Tracer::~Tracer() = default;
@@ -492,6 +632,7 @@ std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
   if (g_current != nullptr) throw TraceError("a trace is already running on this thread");
   graph_ = std::make_unique<Graph>();
   attributes_ = Attributes{};
+  codegen_ = nullptr;
   attr_nodes_.clear();
   meta_twins_.clear();
   param_names_.clear();
@@ -516,29 +657,80 @@ std::unique_ptr<Graph> Tracer::trace(const TracedFn& fn,
                      std::to_string(example_inputs.size()) + " example inputs");
 
   std::vector<c10::IValue> proxies;
+  std::vector<InputSpec> specs;
+  bool structured = false;
   for (size_t i = 0; i < example_inputs.size(); ++i) {
     const c10::IValue& v = example_inputs[i];
     std::string name = !options_.input_names.empty() ? options_.input_names[i]
                        : i == 0                      ? "x"
                                                      : "x_" + std::to_string(i);
-    if (v.isTensor()) {
-      Node* ph = graph_->placeholder(name);
-      at::Tensor meta = meta_of(v.toTensor());
-      meta_twins_.erase(v.toTensor().unsafeGetTensorImpl());
-      TensorMeta tm = tensor_meta_of(v.toTensor());
+    auto tensor_placeholder = [&](const at::Tensor& t, const std::string& ph_name) {
+      Node* ph = graph_->placeholder(ph_name);
+      at::Tensor meta = meta_of(t);
+      meta_twins_.erase(t.unsafeGetTensorImpl());
+      TensorMeta tm = tensor_meta_of(t);
       ph->meta().set("tensor_meta", tm);
-      proxies.push_back(make_proxy(meta, ph, this));
+      return make_proxy(meta, ph, this);
+    };
+    if (v.isTensor()) {
+      specs.push_back(InputSpec::leaf());
+      proxies.push_back(tensor_placeholder(v.toTensor(), name));
+    } else if (holds_tensor(v)) {
+      // torch.fx's pytree flattening: one placeholder per tensor.
+      structured = true;
+      int count = 0;
+      std::function<c10::IValue(const c10::IValue&, const std::string&, InputSpec*)> flatten =
+          [&](const c10::IValue& item, const std::string& where, InputSpec* spec) -> c10::IValue {
+        if (item.isTensor()) {
+          *spec = InputSpec::leaf();
+          return tensor_placeholder(item.toTensor(), name + "_" + std::to_string(++count));
+        }
+        if (item.isTuple() || item.isList()) {
+          std::vector<c10::IValue> elems =
+              item.isTuple() ? item.toTupleRef().elements().vec() : item.toListRef().vec();
+          spec->kind = item.isTuple() ? InputSpec::kTuple : InputSpec::kList;
+          spec->children.resize(elems.size());
+          std::vector<c10::IValue> out;
+          for (size_t k = 0; k < elems.size(); ++k)
+            out.push_back(
+                flatten(elems[k], where + "[" + std::to_string(k) + "]", &spec->children[k]));
+          if (item.isTuple()) return c10::ivalue::Tuple::create(std::move(out));
+          if (item.isTensorList()) {
+            c10::List<at::Tensor> list;
+            for (const auto& e : out) list.push_back(e.toTensor());
+            return list;
+          }
+          c10::impl::GenericList list(item.toList().elementType());
+          for (auto& e : out) list.push_back(std::move(e));
+          return list;
+        }
+        throw TraceError("example input " + std::to_string(i) + " ('" + name + "') cannot be " +
+                         "flattened: " + where + " is a " + item.tagKind() +
+                         ", and fx flattens only lists and tuples whose leaves are all tensors");
+      };
+      specs.emplace_back();
+      proxies.push_back(flatten(v, name, &specs.back()));
+    } else if (v.isGenericDict()) {
+      throw TraceError("example input " + std::to_string(i) + " ('" + name +
+                       "') is a Dict, which fx cannot flatten (only lists and tuples of tensors)");
     } else {
-      // A concrete input: baked into the trace, kept as a placeholder with
-      // that value as its default (FX's concrete_args).
-      graph_->placeholder(name, to_argument(v, nullptr));
+      // A concrete input: baked into the trace (FX's concrete_args). Its
+      // placeholder is named as torch.fx names it and keeps the value as its
+      // default; every call checks that it gets that value.
+      specs.push_back(InputSpec::leaf());
+      Node* ph = graph_->placeholder(name + "_1", to_argument(v, nullptr));
+      register_specialization_check();
+      graph_->call_function(kAssertSpecialized, {ph, to_argument(v, nullptr), Argument(name)});
       proxies.push_back(v);
     }
   }
+  codegen_ = structured ? std::make_shared<PytreeCodeGen>(std::move(specs)) : nullptr;
 
   c10::IValue result;
   {
     g_current = this;
+    RetraceHook hook(this);
+    CallHookGuard hook_guard(&hook);
     c10::impl::IncludeDispatchKeyGuard on(kTraceKey);
     try {
       result = fn(proxies);
@@ -571,7 +763,14 @@ std::unique_ptr<GraphModule> symbolic_trace(const torch::nn::Module& root, const
   std::string class_name = root.name();
   size_t colon = class_name.rfind("::");
   if (colon != std::string::npos) class_name = class_name.substr(colon + 2);
-  return std::make_unique<GraphModule>(std::move(graph), tracer.attributes(), class_name);
+  // Parameters and buffers come from root with its hierarchy; traced
+  // constants and leaf modules from the tracer.
+  auto gm = std::make_unique<GraphModule>(root, std::move(graph), class_name, tracer.attributes());
+  if (tracer.codegen()) {
+    gm->set_codegen(tracer.codegen());
+    gm->recompile();
+  }
+  return gm;
 }
 
 std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
@@ -579,11 +778,20 @@ std::unique_ptr<GraphModule> symbolic_trace(const TracedFn& fn,
                                             TraceOptions options) {
   Tracer tracer(std::move(options));
   auto graph = tracer.trace(fn, example_inputs, nullptr);
-  return std::make_unique<GraphModule>(std::move(graph), tracer.attributes(), "GraphModule");
+  auto gm = std::make_unique<GraphModule>(std::move(graph), tracer.attributes(), "GraphModule");
+  if (tracer.codegen()) {
+    gm->set_codegen(tracer.codegen());
+    gm->recompile();
+  }
+  return gm;
 }
 
 std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
     const std::string& name, std::function<c10::IValue(std::vector<c10::IValue>)> fn) {
+  {
+    std::lock_guard<std::mutex> lock(g_wrapped_mutex);
+    wrapped_names().insert(name);
+  }
   register_function(name, [fn](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
     if (!kwargs.empty())
       throw Error(ErrorKind::kRuntime, "wrapped functions take no keyword arguments");

@@ -54,14 +54,30 @@ class Tracer {
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  // Runs fn on proxies for example_inputs (real or meta tensors; other values
-  // are baked in, as FX's concrete_args) and returns the recorded graph.
+  // Runs fn on proxies for example_inputs and returns the recorded graph.
+  // Tensors (real or meta) become placeholders. Lists and tuples of tensors
+  // (nested too) become one placeholder per tensor, named `<input>_1`,
+  // `<input>_2`, ..., and fn gets the same structure of proxies; one that
+  // mixes tensors with other values, or a dict, is a TraceError naming the
+  // input. Other values are baked in, as FX's concrete_args: the placeholder
+  // `<input>_1` keeps the value as its default, and a `_assert_specialized`
+  // node makes every call check that it is given that value (an fx::Error
+  // naming the input and both values otherwise).
+  //
+  // While fn runs, a GraphModule's calls of fx::wrap functions and of
+  // submodules other than GraphModules are recorded as one node each, so
+  // re-tracing a traced GraphModule keeps them as the first trace did.
   // root, when given, names parameters and buffers. Throws fx::TraceError.
   std::unique_ptr<Graph> trace(const TracedFn& fn, const std::vector<c10::IValue>& example_inputs,
                                const torch::nn::Module* root = nullptr);
 
   // What the graph's get_attr nodes refer to, after trace().
   const Attributes& attributes() const { return attributes_; }
+  // After trace(): the code generator the traced GraphModule needs, or
+  // nullptr for the default. Set when an example input was a list or tuple of
+  // tensors, which the graph takes as one placeholder per tensor (torch.fx's
+  // pytree flattening): this CodeGen flattens such inputs again on each call.
+  std::shared_ptr<CodeGen> codegen() const { return codegen_; }
 
   // --- hooks a subclass may override --------------------------------------
   // Creates every node the tracer records.
@@ -105,6 +121,7 @@ class Tracer {
 
   TraceOptions options_;
   std::unique_ptr<Graph> graph_;
+  std::shared_ptr<CodeGen> codegen_;
   Attributes attributes_;
   const torch::nn::Module* root_ = nullptr;
   std::unordered_map<const void*, std::string> param_names_;

@@ -5,6 +5,8 @@
 #include <functional>
 #include <ostream>
 
+#include <c10/util/Exception.h>
+
 #include "ir/dead_code.h"
 #include "ir/error.h"
 #include "ir/lint.h"
@@ -68,6 +70,12 @@ void Graph::insert(Node* node) {
 
 Node* Graph::create_node(Op op, const std::string& target, Args args, Kwargs kwargs,
                          const std::optional<std::string>& name, std::string type) {
+  if (!is_valid_op(op))
+    throw Error(ErrorKind::kGraph,
+                "create_node: opcode " + std::to_string(static_cast<int>(op)) + " (target '" +
+                    target +
+                    "') is not one of placeholder, get_attr, call_function, call_method, "
+                    "call_module, output");
   std::string candidate = name ? *name : default_node_name(op == Op::CallFunction, target);
   owned_.emplace_back(
       new Node(this, namespace_.create_name(candidate), op, target, std::move(type)));
@@ -91,6 +99,14 @@ Node* Graph::placeholder(const std::string& name, std::optional<Argument> defaul
 }
 
 Node* Graph::get_attr(const std::string& qualified_name, std::string type) {
+  if (owning_module_ && !owning_module_->check_get_attr(qualified_name).empty())
+    TORCH_WARN(
+        "Attempted to insert a get_attr Node with no underlying reference in the owning "
+        "GraphModule (target '",
+        qualified_name,
+        "')! Call GraphModule::add_submodule to add "
+        "the necessary submodule, or GraphModule::set_attr to add the necessary parameter, "
+        "buffer or constant");
   return create_node(Op::GetAttr, qualified_name, {}, {}, std::nullopt, std::move(type));
 }
 
@@ -107,6 +123,15 @@ Node* Graph::call_method(const std::string& method_name, Args args, Kwargs kwarg
 
 Node* Graph::call_module(const std::string& module_name, Args args, Kwargs kwargs,
                          std::string type) {
+  if (owning_module_) {
+    std::string why = owning_module_->check_call_module(module_name);
+    if (!why.empty())
+      throw Error(ErrorKind::kGraph,
+                  "Attempted to insert a call_module Node with no underlying reference in the "
+                  "owning GraphModule: target '" +
+                      module_name + "': " + why +
+                      "; call GraphModule::add_submodule to add the necessary submodule first");
+  }
   return create_node(Op::CallModule, module_name, std::move(args), std::move(kwargs), std::nullopt,
                      std::move(type));
 }

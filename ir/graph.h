@@ -18,6 +18,7 @@
 #include "ir/argument.h"
 #include "ir/namespace.h"
 #include "ir/node.h"
+#include "ir/owning_module.h"
 
 namespace fx {
 
@@ -84,11 +85,18 @@ class Graph {
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
+  // --- the owning module ----------------------------------------------------
+  // The module this graph belongs to (set by GraphModule), or nullptr. A
+  // clone has none. See ir/owning_module.h for what an owner changes.
+  OwningModule* owning_module() const { return owning_module_; }
+  void set_owning_module(OwningModule* owner) { owning_module_ = owner; }
+
   // --- building -----------------------------------------------------------
   // Each builder creates a node at the insertion point (the end by default),
   // named after its target (or `name`) and uniqued as torch.fx does.
   Node* placeholder(const std::string& name, std::optional<Argument> default_value = {},
                     std::string type = "");
+  // With an owning module that has no such attribute, warns as torch.fx does.
   Node* get_attr(const std::string& qualified_name, std::string type = "");
   // target: the operator as the dispatcher spells it, e.g. "aten::add.Tensor".
   Node* call_function(const std::string& target, Args args = {}, Kwargs kwargs = {},
@@ -96,9 +104,12 @@ class Graph {
   // args[0] is the receiver, as in torch.fx.
   Node* call_method(const std::string& method_name, Args args = {}, Kwargs kwargs = {},
                     std::string type = "");
+  // With an owning module that has no such module, an fx::Error (kGraph)
+  // naming the target; nothing is created.
   Node* call_module(const std::string& module_name, Args args = {}, Kwargs kwargs = {},
                     std::string type = "");
   Node* output(Argument result, std::string type = "");
+  // An op outside the six opcodes is an fx::Error (kGraph).
   Node* create_node(Op op, const std::string& target, Args args = {}, Kwargs kwargs = {},
                     const std::optional<std::string>& name = {}, std::string type = "");
 
@@ -179,6 +190,7 @@ class Graph {
   int insert_guards_ = 0;  // live InsertPoint guards
   std::vector<const Node*> retiring_;  // erased at the last release_erased(), sorted
   std::vector<std::unique_ptr<Node>> owned_;
+  OwningModule* owning_module_ = nullptr;
 };
 
 std::ostream& operator<<(std::ostream& os, const Graph& graph);

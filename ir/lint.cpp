@@ -55,6 +55,9 @@ void lint(const Graph& graph) {
   const Node* output = nullptr;
   for (const Node* node : graph.nodes()) {
     if (node->graph() != &graph) fail("Node '" + node->name() + "' does not belong to this Graph!");
+    if (!is_valid_op(node->op()))
+      fail("Node '" + node->name() + "' had unknown opcode " +
+           std::to_string(static_cast<int>(node->op())) + "!");
     if (output)
       fail(describe(*output) + " must be the last node of the graph, but '" + node->name() +
            "' comes after it; move the output with " + node->name() +
@@ -73,6 +76,16 @@ void lint(const Graph& graph) {
     seen_values.insert(node);
     if (!seen_names.insert(node->name()).second) fail("Node redefined name " + node->name() + "!");
     if (node->op() == Op::Output) output = node;
+  }
+  // With an owning module, every get_attr and call_module target must exist.
+  if (const OwningModule* owner = graph.owning_module()) {
+    for (const Node* node : graph.nodes()) {
+      std::string why;
+      if (node->op() == Op::GetAttr) why = owner->check_get_attr(node->target());
+      if (node->op() == Op::CallModule) why = owner->check_call_module(node->target());
+      if (!why.empty())
+        fail("Node " + node->name() + " target " + node->target() + " references " + why);
+    }
   }
 }
 

@@ -25,6 +25,8 @@ const char* op_name(Op op) {
   return "?";
 }
 
+bool is_valid_op(Op op) { return static_cast<unsigned>(op) <= static_cast<unsigned>(Op::Output); }
+
 std::optional<Op> op_from_name(const std::string& name) {
   for (Op op : {Op::Placeholder, Op::GetAttr, Op::CallFunction, Op::CallMethod, Op::CallModule,
                 Op::Output}) {
@@ -176,6 +178,7 @@ bool schema_mutates(const std::string& target) {
 
 bool has_side_effect(const std::string& target) {
   static const std::unordered_set<std::string> ops = {
+      "_assert_specialized",  // the tracer's check of a baked-in input (capture/tracer.h)
       "aten::_assert_async",
       "aten::_assert_async.msg",
       "aten::_assert_scalar",
@@ -193,6 +196,13 @@ bool has_side_effect(const std::string& target) {
 
 }  // namespace
 
+const std::string& Node::rename(const std::string& candidate) {
+  if (candidate == name_) return name_;
+  if (erased_) throw_node_error(*this, "cannot rename an erased node");
+  name_ = graph_->namespace_.create_name(candidate);
+  return name_;
+}
+
 bool Node::is_impure() const {
   switch (op_) {
     case Op::Placeholder:
@@ -201,8 +211,11 @@ bool Node::is_impure() const {
     case Op::CallMethod:
       // Tensor methods that end in one underscore write to their receiver.
       return target_.size() > 1 && target_.back() == '_' && target_[target_.size() - 2] != '_';
-    case Op::GetAttr:
-    case Op::CallModule: return false;
+    case Op::GetAttr: return false;
+    case Op::CallModule: {
+      const OwningModule* owner = graph_->owning_module();
+      return owner == nullptr || owner->is_impure_module(target_);
+    }
   }
   return false;
 }

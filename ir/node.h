@@ -28,6 +28,8 @@ enum class Op { Placeholder, GetAttr, CallFunction, CallMethod, CallModule, Outp
 
 // "placeholder", "get_attr", "call_function", ...
 const char* op_name(Op op);
+// Whether op is one of the six opcodes (an Op cast from an integer may not be).
+bool is_valid_op(Op op);
 std::optional<Op> op_from_name(const std::string& name);
 
 class Node {
@@ -36,6 +38,11 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   const std::string& name() const { return name_; }
+  // torch.fx's Node._rename: takes candidate through the graph's namespace
+  // (sanitised and made unique as new names are; the old name stays
+  // reserved) and returns the new name. The printed graph and generated
+  // code use it from then on; renaming to the current name changes nothing.
+  const std::string& rename(const std::string& candidate);
   Op op() const { return op_; }
   const std::string& target() const { return target_; }
   const Args& args() const { return args_; }
@@ -96,7 +103,9 @@ class Node {
   // profiler records), operators whose schema writes to an input (in-place
   // and out= overloads), and in-place methods (`mul_`). torch.fx 1.13 only
   // keeps asserts and profiler ops; keeping mutating ops is deliberate (it
-  // fixes pytorch#68301).
+  // fixes pytorch#68301). A call_module is impure when the graph's owning
+  // module says so (torch.fx's `_is_impure`), and always when the graph has
+  // no owner, since nothing can tell.
   bool is_impure() const;
 
   // The one-line form used by Graph::str():

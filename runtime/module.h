@@ -25,6 +25,9 @@ class Module {
   virtual c10::IValue forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) = 0;
   // A short description for printing and errors: "GraphModule", "torch::nn::Linear", ...
   virtual std::string kind() const = 0;
+  // Whether a call has side effects, so that dead code elimination must keep
+  // an unused call_module of it (torch.fx's `_is_impure`). Default: pure.
+  virtual bool is_impure() const { return false; }
 };
 
 using ModuleFn = std::function<c10::IValue(std::vector<c10::IValue>, const IValueKwargs&)>;

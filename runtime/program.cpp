@@ -8,6 +8,7 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/last_use.h"
+#include "runtime/call_hook.h"
 #include "runtime/codegen.h"
 #include "runtime/graph_module.h"
 #include "runtime/operator.h"
@@ -143,6 +144,7 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
           }
         } else {
           instr.kind = Instr::Kind::kFunction;
+          instr.target = n->target();
           instr.function = find_function(n->target());
           if (!instr.function)
             throw_node_error(*n, "calls '" + n->target() +
@@ -169,6 +171,7 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
                                    join_keys({}, attributes.modules) +
                                    "); add it with add_submodule");
         instr.kind = Instr::Kind::kModule;
+        instr.target = n->target();
         instr.module = it->second;
         plain_sources(instr, n);
         break;
@@ -239,8 +242,15 @@ c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots
       c10::OperatorHandle op = resolve_overload(instr.method, args, kwargs);
       return call_operator(op, std::move(args), kwargs);
     }
-    case Instr::Kind::kFunction: return (*instr.function)(std::move(args), kwargs);
-    case Instr::Kind::kModule: return instr.module->forward(std::move(args), kwargs);
+    case Instr::Kind::kFunction:
+      if (CallHook* hook = current_call_hook())
+        return hook->call_function(instr.target, *instr.function, std::move(args), kwargs);
+      return (*instr.function)(std::move(args), kwargs);
+    case Instr::Kind::kModule:
+      if (CallHook* hook = current_call_hook())
+        if (!dynamic_cast<const GraphModule*>(instr.module.get()))
+          return hook->call_module(instr.target, instr.module, std::move(args), kwargs);
+      return instr.module->forward(std::move(args), kwargs);
     default: FX_INTERNAL_ASSERT(false, "unexpected instruction kind");
   }
 }
@@ -295,5 +305,15 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
   }
   return c10::IValue();  // a graph without an output returns None
 }
+
+namespace {
+thread_local CallHook* t_call_hook = nullptr;
+}  // namespace
+
+CallHook* current_call_hook() { return t_call_hook; }
+
+CallHookGuard::CallHookGuard(CallHook* hook) : saved_(t_call_hook) { t_call_hook = hook; }
+
+CallHookGuard::~CallHookGuard() { t_call_hook = saved_; }
 
 }  // namespace fx

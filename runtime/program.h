@@ -65,6 +65,7 @@ class Program {
     std::string name;                       // the node's name (placeholders: the target)
     std::optional<c10::OperatorHandle> op;  // kOperator
     std::string method;                     // kMethod: `aten::<name>`
+    std::string target;                     // kFunction, kModule: the node's target
     const Function* function = nullptr;     // kFunction
     std::shared_ptr<Module> module;         // kModule
     std::vector<Source> inputs;             // positional (or schema order for kOperator)

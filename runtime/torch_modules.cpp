@@ -3,6 +3,8 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/nn/module.h>
 
+#include "ir/error.h"
+
 namespace fx {
 
 Attributes attributes_from(const torch::nn::Module& root) {
@@ -21,9 +23,22 @@ std::unique_ptr<GraphModule> make_graph_module(const torch::nn::Module& root,
     size_t colon = class_name.rfind("::");
     if (colon != std::string::npos) class_name = class_name.substr(colon + 2);
   }
-  return std::make_unique<GraphModule>(std::move(graph), attributes_from(root),
-                                       std::move(class_name));
+  return std::make_unique<GraphModule>(root, std::move(graph), std::move(class_name));
 }
+
+TorchModule::TorchModule(std::shared_ptr<torch::nn::Module> module, Forward forward)
+    : module_(std::move(module)), forward_(std::move(forward)) {
+  if (!module_) throw Error(ErrorKind::kGraph, "TorchModule needs a torch::nn module, got null");
+  if (!forward_)
+    throw Error(ErrorKind::kGraph,
+                "TorchModule for " + module_->name() + " needs a forward function, got none");
+}
+
+c10::IValue TorchModule::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
+  return forward_(*module_, std::move(args), kwargs);
+}
+
+std::string TorchModule::kind() const { return module_->name(); }
 
 namespace {
 

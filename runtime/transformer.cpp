@@ -8,9 +8,13 @@ namespace fx {
 Transformer::Transformer(GraphModule& module) : module_(module) {}
 
 Node* Transformer::emit(Op op, const std::string& target, const Args& args, const Kwargs& kwargs) {
-  // Keep the old node's name as the candidate so printed graphs stay familiar.
+  // A node from a new target is named after that target, as torch.fx's
+  // Transformer names the nodes its proxies create; one that keeps its old
+  // opcode and target keeps its old name, so printed graphs stay familiar.
   std::optional<std::string> name;
-  if (current_ && current_->op() != Op::Placeholder) name = current_->name();
+  if (current_ && current_->op() != Op::Placeholder && current_->op() == op &&
+      current_->target() == target)
+    name = current_->name();
   return new_graph_->create_node(op, target, args, kwargs, name,
                                  current_ ? current_->type() : std::string());
 }
@@ -66,9 +70,10 @@ std::unique_ptr<GraphModule> Transformer::transform() {
     env[n] = result;
   }
   current_ = nullptr;
-  auto gm = std::make_unique<GraphModule>(std::move(new_graph_), module_.attributes(),
-                                          module_.class_name());
-  return gm;
+  // torch.fx's GraphModule(self.module, graph): copied from the module, so
+  // parameters stay parameters; the class name is GraphModule's.
+  return std::make_unique<GraphModule>(static_cast<const torch::nn::Module&>(module_),
+                                       std::move(new_graph_), "GraphModule", module_.attributes());
 }
 
 }  // namespace fx

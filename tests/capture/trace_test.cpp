@@ -1,13 +1,13 @@
 // symbolic_trace of LibTorch C++ code: graphs, numerics against eager,
 // parameters and buffers, in-place ops and views, wrap, leaf modules,
 // concrete inputs, meta inputs, and every TraceError.
+#include "capture/tracer.h"
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "ir/error.h"
 #include "runtime/interpreter.h"
 #include "runtime/torch_modules.h"
-#include "capture/tracer.h"
 
 namespace fx {
 namespace {
@@ -141,11 +141,102 @@ TEST(Trace, MetaInputsAndConcreteArguments) {
     return c10::IValue(x.view({x.size(0), -1}).sum(1) * static_cast<double>(k));
   };
   auto gm = symbolic_trace(fn, {torch::empty({2, 3, 4}, torch::kMeta), int64_t{3}});
-  EXPECT_NE(gm->graph().str().find("%x_1 : [#users=0] = placeholder[target=x_1](default=3)"),
+  // torch.fx names a concrete argument's placeholder `<name>_1` and asserts
+  // its value.
+  EXPECT_NE(gm->graph().str().find("%x_1_1 : [#users=1] = placeholder[target=x_1_1](default=3)"),
+            std::string::npos)
+      << gm->graph().str();
+  EXPECT_NE(gm->graph().str().find("call_function[target=_assert_specialized](args = (%x_1_1, "
+                                   "3, x_1), kwargs = {})"),
             std::string::npos)
       << gm->graph().str();
   torch::Tensor x = torch::randn({2, 3, 4});
   EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), x.view({2, -1}).sum(1) * 3.0));
+}
+
+TEST(Trace, ABakedInInputIsCheckedOnEveryCall) {
+  auto fn = [](std::vector<c10::IValue> in) {
+    return c10::IValue(in[0].toTensor() * static_cast<double>(in[1].toInt()));
+  };
+  auto gm = symbolic_trace(fn, {torch::randn({4}), int64_t{3}});
+  torch::Tensor x = torch::randn({4});
+  EXPECT_TRUE(torch::allclose(gm->forward({x, int64_t{3}}).toTensor(), x * 3.0));
+  try {
+    gm->forward({x, int64_t{4}});
+    FAIL() << "expected an fx::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "input 'x_1' has been specialized to have value 3 but got another value: 4"),
+              std::string::npos)
+        << e.what();
+  }
+  // Dead code elimination keeps the check.
+  EXPECT_FALSE(gm->graph().eliminate_dead_code());
+  // A list of ints is checked the same way.
+  auto fs = [](std::vector<c10::IValue> in) {
+    return c10::IValue(in[0].toTensor().view(in[1].toIntVector()));
+  };
+  auto gs = symbolic_trace(fs, {torch::randn({6}), c10::IValue(std::vector<int64_t>{2, 3})});
+  EXPECT_EQ(
+      gs->forward({torch::randn({6}), c10::IValue(std::vector<int64_t>{2, 3})}).toTensor().sizes(),
+      torch::IntArrayRef({2, 3}));
+  EXPECT_THROW(gs->forward({torch::randn({6}), c10::IValue(std::vector<int64_t>{3, 2})}), Error);
+}
+
+TEST(Trace, ListsAndTuplesOfTensorsAreFlattenedIntoPlaceholders) {
+  auto fn = [](std::vector<c10::IValue> in) {
+    std::vector<torch::Tensor> xs = in[0].toTensorVector();
+    const auto& pair = in[1].toTupleRef().elements();
+    std::vector<torch::Tensor> inner = pair[1].toTensorVector();
+    return c10::IValue(xs[0] * xs[1] + pair[0].toTensor() - inner[0] * inner[1]);
+  };
+  std::vector<torch::Tensor> xs = {torch::randn({3}), torch::randn({3})};
+  auto pair = c10::ivalue::Tuple::create(
+      {torch::randn({3}), c10::List<torch::Tensor>({torch::randn({3}), torch::randn({3})})});
+  auto gm = symbolic_trace(fn, {c10::List<torch::Tensor>(xs), pair});
+  std::vector<std::string> placeholders;
+  for (Node* n : gm->graph().find_nodes(Op::Placeholder)) placeholders.push_back(n->name());
+  EXPECT_EQ(placeholders, (std::vector<std::string>{"x_1", "x_2", "x_1_1", "x_1_2", "x_1_3"}));
+  // forward takes the same structure and flattens it again.
+  std::vector<torch::Tensor> ys = {torch::randn({3}), torch::randn({3})};
+  auto qair = c10::ivalue::Tuple::create(
+      {torch::randn({3}), c10::List<torch::Tensor>({torch::randn({3}), torch::randn({3})})});
+  torch::Tensor got = gm->forward({c10::List<torch::Tensor>(ys), qair}).toTensor();
+  EXPECT_TRUE(torch::allclose(got, fn({c10::List<torch::Tensor>(ys), qair}).toTensor()));
+  // Another structure is an error naming the input.
+  try {
+    gm->forward({c10::List<torch::Tensor>({ys[0]}), qair});
+    FAIL() << "expected an fx::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 0 should be a list of 2 elements"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TraceErrors, AnInputFxCannotFlattenSaysWhichAndWhy) {
+  auto fn = [](std::vector<c10::IValue> in) { return in[0]; };
+  c10::impl::GenericList mixed(c10::AnyType::get());
+  mixed.push_back(torch::randn({2}));
+  mixed.push_back(int64_t{3});
+  try {
+    symbolic_trace(fn, {torch::randn({2}), mixed});
+    FAIL() << "expected a TraceError";
+  } catch (const TraceError& e) {
+    EXPECT_NE(std::string(e.what()).find("example input 1 ('x_1') cannot be flattened: x_1[1] "
+                                         "is a Int"),
+              std::string::npos)
+        << e.what();
+  }
+  c10::Dict<std::string, torch::Tensor> dict;
+  dict.insert("a", torch::randn({2}));
+  try {
+    symbolic_trace(fn, {c10::IValue(dict)});
+    FAIL() << "expected a TraceError";
+  } catch (const TraceError& e) {
+    EXPECT_NE(std::string(e.what()).find("example input 0 ('x') is a Dict"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Trace, WrapAndLeafModules) {
@@ -169,6 +260,20 @@ TEST(Trace, WrapAndLeafModules) {
     return head_scale)");
   torch::Tensor x = torch::randn({5});
   EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), fn({x}).toTensor()));
+
+  // Re-tracing the GraphModule keeps the wrapped function and the leaf
+  // module as one node each, as the first trace did.
+  GraphModule* first = gm.get();
+  auto again = symbolic_trace([first](std::vector<c10::IValue> in) { return first->forward(in); },
+                              {torch::randn({5})});
+  EXPECT_EQ(again->graph().str(), gm->graph().str());
+  EXPECT_EQ(again->get_submodule("head.scale"), leaf);
+  EXPECT_TRUE(torch::allclose((*again)(x).toTensor(), fn({x}).toTensor()));
+  // So does tracing it as a root module.
+  auto as_root =
+      symbolic_trace(*first, [first](std::vector<c10::IValue> in) { return first->forward(in); },
+                     {torch::randn({5})});
+  EXPECT_EQ(as_root->graph().str(), gm->graph().str());
 }
 
 // A Tracer subclass changes what is recorded without touching fx: here every

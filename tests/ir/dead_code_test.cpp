@@ -72,5 +72,17 @@ TEST(DeadCode, LintsFirst) {
   EXPECT_EQ(g.size(), 4u);
 }
 
+TEST(DeadCode, WithoutAnOwningModuleEveryCallModuleStays) {
+  auto g = parse_graph(R"(graph():
+    %x : [#users=1] = placeholder[target=x]
+    %sub : [#users=0] = call_module[target=sub](args = (%x,), kwargs = {})
+    %relu : [#users=0] = call_function[target=aten::relu](args = (%x,), kwargs = {})
+    return x)");
+  ASSERT_EQ(g->owning_module(), nullptr);
+  EXPECT_TRUE(g->eliminate_dead_code());
+  EXPECT_EQ(g->find_nodes(Op::CallModule).size(), 1u);  // nothing can say it is pure
+  EXPECT_TRUE(g->find_nodes(Op::CallFunction).empty());
+}
+
 }  // namespace
 }  // namespace fx

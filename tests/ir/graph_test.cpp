@@ -311,5 +311,23 @@ TEST(GraphIterate, FindNodesAndOutput) {
   EXPECT_EQ(g.output_node(), out);
 }
 
+TEST(GraphCreateNode, AnOpcodeOutsideTheSixIsAnError) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  try {
+    g.create_node(static_cast<Op>(6), "aten::relu", {x});
+    FAIL() << "expected an fx::Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
+    EXPECT_NE(std::string(e.what()).find("opcode 6"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(g.create_node(static_cast<Op>(-1), "t"), Error);
+  EXPECT_EQ(g.size(), 1u);
+  g.output(x);
+  EXPECT_NO_THROW(g.lint());
+  EXPECT_TRUE(is_valid_op(Op::Output));
+  EXPECT_FALSE(is_valid_op(static_cast<Op>(6)));
+}
+
 }  // namespace
 }  // namespace fx

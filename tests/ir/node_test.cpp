@@ -215,5 +215,29 @@ TEST(NodePurity, MutationAndSideEffectsAreImpure) {
   EXPECT_TRUE(g.output(x)->is_impure());
 }
 
+TEST(NodeRename, GoesThroughTheNamespaceAndThePrintedGraphFollows) {
+  Graph g;
+  Node* x = g.placeholder("x");
+  Node* relu = g.call_function("aten::relu", {x});
+  Node* neg = g.call_function("aten::neg", {relu});
+  g.output(neg);
+  EXPECT_EQ(relu->rename("activation"), "activation");
+  EXPECT_EQ(relu->name(), "activation");
+  // Taken names and illegal ones are made unique and legal, as new names are.
+  EXPECT_EQ(neg->rename("activation"), "activation_1");
+  EXPECT_EQ(neg->rename("my out"), "my_out");
+  EXPECT_EQ(neg->rename("sum"), "sum_1");  // a Python builtin
+  // The old names stay reserved, so a new node does not take one.
+  EXPECT_EQ(g.call_function("aten::relu", {x})->name(), "relu_1");
+  // Renaming to the current name changes nothing.
+  EXPECT_EQ(x->rename("x"), "x");
+  std::string text = g.str();
+  EXPECT_NE(text.find("%activation : [#users=1] = call_function[target=aten::relu](args = (%x,)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(args = (%activation,)"), std::string::npos) << text;
+  EXPECT_NE(text.find("return sum_1"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace fx

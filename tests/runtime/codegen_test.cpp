@@ -57,6 +57,28 @@ TEST(CodeGen, FxExampleText) {
   EXPECT_EQ(gm.print_readable().rfind("// class MyModule (fx::GraphModule)\n", 0), 0u);
 }
 
+TEST(CodeGen, ARenamedNodeIsRenamedInTheCode) {
+  GraphModule gm(parse_graph(kExample), example_attributes(), "MyModule");
+  Node* add = gm.graph().find_nodes(Op::CallFunction, std::string("aten::add.Tensor")).at(0);
+  EXPECT_EQ(add->rename("shifted"), "shifted");
+  EXPECT_EQ(add->rename("linear"), "linear_1");  // taken: made unique
+  gm.recompile();
+  std::string body = body_of(gm.code());
+  EXPECT_NE(body.find("at::Tensor linear_1 = at::_ops::add_Tensor::call(x, param"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("at::_ops::linear::call(linear_1, linear_weight"), std::string::npos) << body;
+  EXPECT_NE(
+      gm.graph().str().find("%linear_1 : [#users=1] = call_function[target=aten::add.Tensor]"),
+      std::string::npos);
+  at::Tensor x = at::randn({3, 4});
+  const auto& p = *gm.get_attr("param");
+  EXPECT_TRUE(at::allclose(gm(x).toTensor(),
+                           at::linear(x + p.toTensor(), gm.get_attr("linear.weight")->toTensor(),
+                                      gm.get_attr("linear.bias")->toTensor())
+                               .clamp(0.0, 1.0)));
+}
+
 TEST(CodeGen, RegeneratedAfterEditing) {
   GraphModule gm(parse_graph(kExample), example_attributes());
   Node* clamp = gm.graph().find_nodes(Op::CallFunction, std::string("aten::clamp"))[0];
