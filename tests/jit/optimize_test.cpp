@@ -447,7 +447,9 @@ TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
   PassLog log;
   std::unique_ptr<GraphModule> opt = optimize_for_inference(*gm, {example}, {}, &log);
   SCOPED_TRACE(log.str());
-  if (at::hasMKLDNN()) EXPECT_GT(count_prefix(opt->graph(), "mkldnn::"), 0u);
+  if (at::hasMKLDNN()) {
+    EXPECT_GT(count_prefix(opt->graph(), "mkldnn::"), 0u);
+  }
   torch::NoGradGuard no_grad;
   for (int64_t batch : {1, 3}) {
     std::vector<int64_t> shape = z.input;
