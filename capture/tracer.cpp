@@ -220,10 +220,10 @@ class PytreeCodeGen : public CodeGen {
     if (spec.kind == InputSpec::kList && v.isList()) elems = v.toListRef().vec();
     const bool right_kind = spec.kind == InputSpec::kTuple ? v.isTuple() : v.isList();
     if (!right_kind || elems.size() != spec.children.size())
-      throw Error(ErrorKind::kRuntime,
-                  where + " should be " + spec.describe() + " elements, as traced, but got " +
-                      (right_kind ? "one of " + std::to_string(elems.size()) + " elements"
-                                  : std::string("a ") + v.tagKind()));
+      throw RuntimeError(where + " should be " + spec.describe() +
+                         " elements, as traced, but got " +
+                         (right_kind ? "one of " + std::to_string(elems.size()) + " elements"
+                                     : std::string("a ") + v.tagKind()));
     for (size_t k = 0; k < elems.size(); ++k)
       flatten(elems[k], spec.children[k], where + "[" + std::to_string(k) + "]", out);
   }
@@ -247,13 +247,12 @@ void register_specialization_check() {
         kAssertSpecialized,
         [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) -> c10::IValue {
           if (args.size() != 3 || !kwargs.empty() || !args[2].isString())
-            throw Error(ErrorKind::kRuntime,
-                        std::string(kAssertSpecialized) + " takes (value, expected, input name)");
+            throw RuntimeError(std::string(kAssertSpecialized) +
+                               " takes (value, expected, input name)");
           if (!(args[0] == args[1]))
-            throw Error(ErrorKind::kRuntime, "input '" + args[2].toStringRef() +
-                                                 "' has been specialized to have value " +
-                                                 show(args[1]) +
-                                                 " but got another value: " + show(args[0]));
+            throw RuntimeError("input '" + args[2].toStringRef() +
+                               "' has been specialized to have value " + show(args[1]) +
+                               " but got another value: " + show(args[0]));
           return c10::IValue();
         });
   });
@@ -793,8 +792,7 @@ std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
     wrapped_names().insert(name);
   }
   register_function(name, [fn](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-    if (!kwargs.empty())
-      throw Error(ErrorKind::kRuntime, "wrapped functions take no keyword arguments");
+    if (!kwargs.empty()) throw RuntimeError("wrapped functions take no keyword arguments");
     return fn(std::move(args));
   });
   return [name, fn](std::vector<c10::IValue> args) -> c10::IValue {
@@ -807,9 +805,8 @@ std::function<c10::IValue(std::vector<c10::IValue>)> wrap(
 c10::IValue make_object(const std::string& class_name, std::vector<c10::IValue> args) {
   c10::ClassTypePtr type = find_custom_class(class_name);
   if (!type)
-    throw Error(ErrorKind::kRuntime,
-                "no TorchScript custom class '" + class_name +
-                    "' is registered (torch::class_ in a TORCH_LIBRARY block)");
+    throw RuntimeError("no TorchScript custom class '" + class_name +
+                       "' is registered (torch::class_ in a TORCH_LIBRARY block)");
   Tracer* tracer = Tracer::current();
   if (tracer == nullptr) return construct_object(type, std::move(args));
   return tracer->record_object(type, args);

@@ -48,8 +48,8 @@ const char* kind_name(Argument::Kind k) {
 }
 
 [[noreturn]] void wrong_kind(const Argument& a, const char* wanted) {
-  throw Error(ErrorKind::kGraph, std::string("expected an argument of type ") + wanted + ", got " +
-                                     kind_name(a.kind()) + " (" + repr_arg(a) + ")");
+  throw GraphError(std::string("expected an argument of type ") + wanted + ", got " +
+                   kind_name(a.kind()) + " (" + repr_arg(a) + ")");
 }
 
 }  // namespace

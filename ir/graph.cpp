@@ -71,11 +71,10 @@ void Graph::insert(Node* node) {
 Node* Graph::create_node(Op op, const std::string& target, Args args, Kwargs kwargs,
                          const std::optional<std::string>& name, std::string type) {
   if (!is_valid_op(op))
-    throw Error(ErrorKind::kGraph,
-                "create_node: opcode " + std::to_string(static_cast<int>(op)) + " (target '" +
-                    target +
-                    "') is not one of placeholder, get_attr, call_function, call_method, "
-                    "call_module, output");
+    throw GraphError("create_node: opcode " + std::to_string(static_cast<int>(op)) + " (target '" +
+                     target +
+                     "') is not one of placeholder, get_attr, call_function, call_method, "
+                     "call_module, output");
   std::string candidate = name ? *name : default_node_name(op == Op::CallFunction, target);
   owned_.emplace_back(
       new Node(this, namespace_.create_name(candidate), op, target, std::move(type)));
@@ -126,11 +125,11 @@ Node* Graph::call_module(const std::string& module_name, Args args, Kwargs kwarg
   if (owning_module_) {
     std::string why = owning_module_->check_call_module(module_name);
     if (!why.empty())
-      throw Error(ErrorKind::kGraph,
-                  "Attempted to insert a call_module Node with no underlying reference in the "
-                  "owning GraphModule: target '" +
-                      module_name + "': " + why +
-                      "; call GraphModule::add_submodule to add the necessary submodule first");
+      throw GraphError(
+          "Attempted to insert a call_module Node with no underlying reference in the "
+          "owning GraphModule: target '" +
+          module_name + "': " + why +
+          "; call GraphModule::add_submodule to add the necessary submodule first");
   }
   return create_node(Op::CallModule, module_name, std::move(args), std::move(kwargs), std::nullopt,
                      std::move(type));
@@ -146,9 +145,8 @@ void Graph::erase_node(Node* node) {
   if (!node->users_.empty()) {
     std::string users;
     for (Node* u : node->users_) users += (users.empty() ? "" : ", ") + u->name() + ": None";
-    throw Error(ErrorKind::kGraph, "Tried to erase Node " + node->name() + " but it still had " +
-                                       std::to_string(node->users_.size()) +
-                                       " users in the graph: {" + users + "}!");
+    throw GraphError("Tried to erase Node " + node->name() + " but it still had " +
+                     std::to_string(node->users_.size()) + " users in the graph: {" + users + "}!");
   }
   node->unlink();
   node->erased_ = true;

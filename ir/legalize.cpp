@@ -66,7 +66,7 @@ int rank_of(const Node* n) {
                     " (each node feeds the next); break the cycle (set_args, " +
                     "replace_input_with) before legalizing";
   if (graph.size() <= 200) msg += "\n" + graph.str();
-  throw Error(ErrorKind::kGraph, msg);
+  throw GraphError(msg);
 }
 
 }  // namespace

@@ -49,9 +49,7 @@ void lint(const Graph& graph) {
   PointerSet seen_values(graph.size() + 1);
   std::unordered_set<std::string_view> seen_names;
   seen_names.reserve(graph.size() * 2);
-  auto fail = [&](const std::string& what) {
-    throw Error(ErrorKind::kLint, what + "\n" + graph.str());
-  };
+  auto fail = [&](const std::string& what) { throw LintError(what + "\n" + graph.str()); };
   const Node* output = nullptr;
   for (const Node* node : graph.nodes()) {
     if (node->graph() != &graph) fail("Node '" + node->name() + "' does not belong to this Graph!");

@@ -27,9 +27,8 @@ class LineParser {
       : s_(line), line_no_(line_no), nodes_(nodes) {}
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::kParse, "line " + std::to_string(line_no_) + ": " + what +
-                                       " at column " + std::to_string(pos_ + 1) + ": '" +
-                                       std::string(s_) + "'");
+    throw ParseError("line " + std::to_string(line_no_) + ": " + what + " at column " +
+                     std::to_string(pos_ + 1) + ": '" + std::string(s_) + "'");
   }
 
   bool done() const { return pos_ >= s_.size(); }

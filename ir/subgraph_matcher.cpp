@@ -22,13 +22,11 @@ SubgraphMatcher::SubgraphMatcher(const Graph& pattern, bool match_placeholder,
       remove_overlapping_(remove_overlapping_matches) {
   const Node* output = pattern.output_node();
   if (pattern.size() == 0 || output == nullptr)
-    throw Error(ErrorKind::kGraph,
-                "SubgraphMatcher needs a pattern graph that ends in an output node");
+    throw GraphError("SubgraphMatcher needs a pattern graph that ends in an output node");
   for (const Node* n : pattern.nodes()) {
     if (n->op() != Op::Output && n->users().empty())
-      throw Error(ErrorKind::kGraph,
-                  "SubgraphMatcher cannot be initialized with an pattern with dead code (" +
-                      describe(*n) + " is unused; remove it or use it)");
+      throw GraphError("SubgraphMatcher cannot be initialized with an pattern with dead code (" +
+                       describe(*n) + " is unused; remove it or use it)");
     if (n->op() == Op::Placeholder) placeholders_.push_back(n);
   }
   for (const Node* n : output->all_input_nodes()) {
@@ -36,8 +34,7 @@ SubgraphMatcher::SubgraphMatcher(const Graph& pattern, bool match_placeholder,
     if (n->users().size() == 1) anchors_.push_back(n);
   }
   if (anchors_.empty())
-    throw Error(ErrorKind::kGraph,
-                "the pattern has no anchor: every value it returns is also used inside it");
+    throw GraphError("the pattern has no anchor: every value it returns is also used inside it");
 }
 
 bool SubgraphMatcher::nodes_are_equal(const Node* pn, const Node* gn) const {

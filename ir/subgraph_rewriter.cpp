@@ -23,8 +23,7 @@ std::vector<Match> replace_pattern(Graph& graph, const Graph& pattern, const Gra
   for (const Node* n : replacement.nodes())
     if (n->op() == Op::Placeholder) replacement_placeholders.push_back(n);
   const Node* replacement_output = replacement.output_node();
-  if (replacement_output == nullptr)
-    throw Error(ErrorKind::kGraph, "the replacement graph has no output node");
+  if (replacement_output == nullptr) throw GraphError("the replacement graph has no output node");
 
   std::unordered_map<const Node*, Node*> changed;  // graph node -> what replaced it
   auto current = [&](Node* n) {
@@ -34,11 +33,10 @@ std::vector<Match> replace_pattern(Graph& graph, const Graph& pattern, const Gra
   std::vector<Match> result;
   for (InternalMatch& m : matches) {
     if (m.placeholder_nodes.size() != replacement_placeholders.size())
-      throw Error(ErrorKind::kGraph, "the replacement takes " +
-                                         std::to_string(replacement_placeholders.size()) +
-                                         " inputs but the pattern takes " +
-                                         std::to_string(m.placeholder_nodes.size()) +
-                                         "; give both the same parameters, even unused ones");
+      throw GraphError("the replacement takes " + std::to_string(replacement_placeholders.size()) +
+                       " inputs but the pattern takes " +
+                       std::to_string(m.placeholder_nodes.size()) +
+                       "; give both the same parameters, even unused ones");
     // 1. Replacement placeholders -> matched values.
     std::unordered_map<const Node*, Argument> value_of;
     for (size_t i = 0; i < replacement_placeholders.size(); ++i) {
@@ -89,15 +87,14 @@ std::vector<Match> replace_pattern(Graph& graph, const Graph& pattern, const Gra
                                         ? returned.items()
                                         : std::vector<Argument>{returned};
     if (outputs.size() != m.returning_nodes.size())
-      throw Error(ErrorKind::kGraph, "the replacement returns " + std::to_string(outputs.size()) +
-                                         " values but the pattern returns " +
-                                         std::to_string(m.returning_nodes.size()));
+      throw GraphError("the replacement returns " + std::to_string(outputs.size()) +
+                       " values but the pattern returns " +
+                       std::to_string(m.returning_nodes.size()));
     // 3. Redirect uses, then erase the matched nodes.
     for (size_t i = 0; i < outputs.size(); ++i) {
       if (!outputs[i].is_node())
-        throw Error(ErrorKind::kGraph, "the replacement returns a constant (" +
-                                           repr_arg(outputs[i]) +
-                                           ") where the pattern returns a node; return a node");
+        throw GraphError("the replacement returns a constant (" + repr_arg(outputs[i]) +
+                         ") where the pattern returns a node; return a node");
       Node* gn = m.returning_nodes[i];
       gn->replace_all_uses_with(outputs[i].to_node());
       changed[gn] = outputs[i].to_node();

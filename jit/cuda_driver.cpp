@@ -98,13 +98,13 @@ Driver& driver() {
   const char* text = nullptr;
   d.cuGetErrorName(r, &name);
   d.cuGetErrorString(r, &text);
-  throw Error(ErrorKind::kRuntime, what + " failed: " + (name ? name : "unknown CUDA error") +
-                                       (text ? std::string(" (") + text + ")" : ""));
+  throw RuntimeError(what + " failed: " + (name ? name : "unknown CUDA error") +
+                     (text ? std::string(" (") + text + ")" : ""));
 }
 
 Driver& checked_driver() {
   Driver& d = driver();
-  if (!d.ok) throw Error(ErrorKind::kRuntime, d.why);
+  if (!d.ok) throw RuntimeError(d.why);
   return d;
 }
 
@@ -238,11 +238,11 @@ bool cuda_driver_available(std::string* why) {
 }
 CudaFunction::CudaFunction(const std::string&, int device, const std::string& name)
     : device_(device), name_(name) {
-  throw Error(ErrorKind::kRuntime, "cannot load " + name + ": fx was built without CUDA");
+  throw RuntimeError("cannot load " + name + ": fx was built without CUDA");
 }
 CudaFunction::~CudaFunction() = default;
 void CudaFunction::launch(const void*, size_t, unsigned, unsigned, void*) const {}
-std::string cuda_device_arch(int) { throw Error(ErrorKind::kRuntime, "fx was built without CUDA"); }
+std::string cuda_device_arch(int) { throw RuntimeError("fx was built without CUDA"); }
 int cuda_sm_count(int) { return 1; }
 std::string nvrtc_target_arch(const std::string& device_arch) { return device_arch; }
 

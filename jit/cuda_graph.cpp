@@ -102,7 +102,7 @@ void reset_after_failed_capture(c10::Device device) {
 
 CudaGraphModule::CudaGraphModule(std::shared_ptr<Module> inner, CudaGraphOptions options)
     : inner_(std::move(inner)), options_(options) {
-  if (!inner_) throw Error(ErrorKind::kRuntime, "CudaGraphModule needs a module to run");
+  if (!inner_) throw RuntimeError("CudaGraphModule needs a module to run");
   if (options_.warmup_calls < 1) options_.warmup_calls = 1;
 }
 

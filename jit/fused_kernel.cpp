@@ -328,8 +328,7 @@ std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v,
 }
 
 c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
-  if (!kwargs.empty())
-    throw Error(ErrorKind::kRuntime, spec_.name + " (fx::jit::FusedKernel) takes no kwargs");
+  if (!kwargs.empty()) throw RuntimeError(spec_.name + " (fx::jit::FusedKernel) takes no kwargs");
   // A row kernel's arguments are views of its inputs (Note [Row kernels]).
   const std::vector<c10::ScalarType>& want = spec_.is_rows() ? spec_.group_inputs : spec_.inputs;
   if (failed_.load() || args.size() != want.size()) return run_eager(std::move(args));

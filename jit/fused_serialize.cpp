@@ -34,9 +34,7 @@ using Json = nlohmann::json;
 
 const char* const kKind = "fx::jit::FusedKernel";
 
-[[noreturn]] void bad_data(const std::string& what) {
-  throw Error(ErrorKind::kParse, "data: " + what);
-}
+[[noreturn]] void bad_data(const std::string& what) { throw ParseError("data: " + what); }
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
@@ -47,9 +45,9 @@ std::string join(const std::vector<std::string>& names) {
 SavedModule save_fused(const Module& m) {
   const auto* k = dynamic_cast<const FusedKernel*>(&m);
   if (!k)
-    throw Error(ErrorKind::kGraph, std::string("its kind() is ") + kKind +
-                                       " but it is not an fx::jit::FusedKernel object, so it "
-                                       "cannot be saved as one");
+    throw GraphError(std::string("its kind() is ") + kKind +
+                     " but it is not an fx::jit::FusedKernel object, so it "
+                     "cannot be saved as one");
   Json data;
   data["name"] = k->spec().name;
   data["device"] = k->device().str();
@@ -70,9 +68,8 @@ FusionGroup row_group_of(const Graph& g) {
   if (p.groups.size() != 1 || p.groups[0].nodes.size() != calls ||
       p.groups[0].reduce_dims == 0) {
     std::string why = p.explain();
-    throw Error(ErrorKind::kParse,
-                "the fused row kernel's graph is not one fusible group with a reduction: " +
-                    (why.empty() ? std::string("no groups") : why));
+    throw ParseError("the fused row kernel's graph is not one fusible group with a reduction: " +
+                     (why.empty() ? std::string("no groups") : why));
   }
   FusionGroup group = p.groups[0];
   group.inputs.clear();
@@ -99,9 +96,9 @@ FusionGroup group_of(const Graph& g) {
         }
       }
       if (checked.outputs != rows.outputs)
-        throw Error(ErrorKind::kParse,
-                    "the fused row kernel's graph must return its members used outside it, in "
-                    "graph order");
+        throw ParseError(
+            "the fused row kernel's graph must return its members used outside it, in "
+            "graph order");
       return checked;
     }
   FusionGroup group;
@@ -139,9 +136,9 @@ FusionGroup group_of(const Graph& g) {
   }
   const Node* out = g.output_node();
   if (group.nodes.empty() || !out || out->args().size() != 1)
-    throw Error(ErrorKind::kParse,
-                "the fused kernel's graph has no members or no output; expected the nodes of one "
-                "fusion group and an output that returns some of them");
+    throw ParseError(
+        "the fused kernel's graph has no members or no output; expected the nodes of one "
+        "fusion group and an output that returns some of them");
   const Argument& result = out->args()[0];
   auto add_output = [&](const Argument& a) {
     if (a.kind() != Argument::Kind::kNode || a.to_node()->op() != Op::CallFunction)

@@ -26,8 +26,7 @@ Registry& registry() {
     reg->functions["getitem"] =
         std::make_shared<Function>([](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
           if (args.size() != 2 || !kwargs.empty())
-            throw Error(ErrorKind::kRuntime,
-                        "getitem takes exactly 2 positional arguments (container, index)");
+            throw RuntimeError("getitem takes exactly 2 positional arguments (container, index)");
           return getitem(args[0], args[1]);
         });
     return reg;
@@ -39,9 +38,9 @@ Registry& registry() {
 
 void register_function(const std::string& name, Function fn) {
   if (name.find("::") != std::string::npos)
-    throw Error(ErrorKind::kGraph, "cannot register function '" + name +
-                                       "': names with `::` are dispatcher operators; register "
-                                       "it with TORCH_LIBRARY instead");
+    throw GraphError("cannot register function '" + name +
+                     "': names with `::` are dispatcher operators; register "
+                     "it with TORCH_LIBRARY instead");
   Registry& r = registry();
   std::unique_lock<std::shared_mutex> lock(r.mutex);
   auto& slot = r.functions[name];
@@ -73,8 +72,8 @@ const Function* find_function(const std::string& name) {
     if (!type) return nullptr;
     register_function(name, [type](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
       if (!kwargs.empty())
-        throw Error(ErrorKind::kRuntime, "constructors of " + type->name()->qualifiedName() +
-                                             " take no keyword arguments");
+        throw RuntimeError("constructors of " + type->name()->qualifiedName() +
+                           " take no keyword arguments");
       return construct_object(type, std::move(args));
     });
   } else {

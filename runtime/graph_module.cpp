@@ -123,7 +123,7 @@ GraphModule::GraphModule(std::string class_name)
 GraphModule::GraphModule(std::unique_ptr<Graph> graph, Attributes attributes,
                          std::string class_name)
     : GraphModule(std::move(class_name)) {
-  if (!graph) throw Error(ErrorKind::kGraph, "GraphModule needs a graph, got null");
+  if (!graph) throw GraphError("GraphModule needs a graph, got null");
   // Keep only what the graph refers to, and say what is missing up front.
   // Modules first, outer ones before those inside them, so that nothing
   // installed under a name is replaced by the module installed at it.
@@ -164,7 +164,7 @@ GraphModule::GraphModule(std::unique_ptr<Graph> graph, Attributes attributes,
 GraphModule::GraphModule(const NnModule& root, std::unique_ptr<Graph> graph, std::string class_name,
                          Attributes extra)
     : GraphModule(std::move(class_name)) {
-  if (!graph) throw Error(ErrorKind::kGraph, "GraphModule needs a graph, got null");
+  if (!graph) throw GraphError("GraphModule needs a graph, got null");
   // torch.fx's _copy_attr, for each target the graph uses.
   auto copy_from_root = [&](const Node& n) -> bool {
     std::vector<std::string> parts = split_name(n.target());
@@ -243,7 +243,7 @@ GraphModule::GraphModule(const NnModule& root, std::unique_ptr<Graph> graph, std
 GraphModule::~GraphModule() = default;
 
 void GraphModule::adopt_graph(std::unique_ptr<Graph> graph) {
-  if (!graph) throw Error(ErrorKind::kGraph, "GraphModule needs a graph, got null");
+  if (!graph) throw GraphError("GraphModule needs a graph, got null");
   graph_ = std::move(graph);
   graph_->set_owning_module(this);
 }
@@ -360,10 +360,9 @@ c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKw
   // Copy the shared pointer: the Program stays alive for this call.
   std::shared_ptr<const Program> program = program_;
   if (!program)
-    throw Error(ErrorKind::kRuntime,
-                class_name_ + ".forward cannot run: " + unbound_ +
-                    " (it was deleted after the last recompile(); add it again, or recompile() "
-                    "a graph that does not use it)");
+    throw RuntimeError(class_name_ + ".forward cannot run: " + unbound_ +
+                       " (it was deleted after the last recompile(); add it again, or recompile() "
+                       "a graph that does not use it)");
   // Only entered when on: InferenceMode(false) would switch a caller's
   // inference mode off (and grad mode on) for the call.
   std::optional<c10::InferenceMode> guard;
@@ -372,7 +371,7 @@ c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKw
 }
 
 void GraphModule::set_codegen(std::shared_ptr<CodeGen> codegen) {
-  if (!codegen) throw Error(ErrorKind::kGraph, "set_codegen needs a CodeGen, got null");
+  if (!codegen) throw GraphError("set_codegen needs a CodeGen, got null");
   codegen_ = std::move(codegen);
 }
 
@@ -414,10 +413,9 @@ NnModule* GraphModule::parent_of(const std::string& name, std::string* field, Gr
     prefix += (i ? "." : "") + parts[i];
     if (!child) {
       if (!kind_of_entry(*m, parts[i]).empty() || constants_.count(prefix))
-        throw Error(ErrorKind::kGraph,
-                    "cannot set attribute '" + name + "': '" + prefix + "' is " +
-                        (constants_.count(prefix) ? "a constant" : kind_of_entry(*m, parts[i])) +
-                        ", not a module");
+        throw GraphError("cannot set attribute '" + name + "': '" + prefix + "' is " +
+                         (constants_.count(prefix) ? "a constant" : kind_of_entry(*m, parts[i])) +
+                         ", not a module");
       child = make_intermediate();
       m->register_module(parts[i], child);
     } else if (auto gm = std::dynamic_pointer_cast<GraphModule>(child)) {
@@ -440,8 +438,7 @@ void GraphModule::install(const std::string& name, const c10::IValue& value) {
     return;
   }
   if (child_of(*m, field))
-    throw Error(ErrorKind::kGraph,
-                "cannot set attribute '" + name + "': it is a submodule; delete it first");
+    throw GraphError("cannot set attribute '" + name + "': it is a submodule; delete it first");
   const bool is_param = param_of(*m, field).has_value();
   const bool is_buffer = buffer_of(*m, field).has_value();
   if (value.isTensor()) {
@@ -464,15 +461,15 @@ void GraphModule::install(const std::string& name, const c10::IValue& value) {
   }
   if (is_param || is_buffer) {
     if (!is_own(*m))
-      throw Error(ErrorKind::kGraph, "cannot set attribute '" + name + "' to a " + value.tagKind() +
-                                         ": it is a tensor of the " + m->name() + " there");
+      throw GraphError("cannot set attribute '" + name + "' to a " + value.tagKind() +
+                       ": it is a tensor of the " + m->name() + " there");
     rebuild_tensors(*m, field, std::nullopt);
   }
   constants_[name] = value;
 }
 
 void GraphModule::set_attr(const std::string& name, c10::IValue value) {
-  if (name.empty()) throw Error(ErrorKind::kGraph, "set_attr needs a name, got an empty one");
+  if (name.empty()) throw GraphError("set_attr needs a name, got an empty one");
   install(name, value);
 }
 
@@ -480,7 +477,7 @@ namespace {
 
 // torch.fx's get_parameter/get_buffer messages.
 [[noreturn]] void no_attr(const std::string& owner, const std::string& item) {
-  throw Error(ErrorKind::kGraph, owner + " has no attribute `" + item + "`");
+  throw GraphError(owner + " has no attribute `" + item + "`");
 }
 
 }  // namespace
@@ -490,7 +487,7 @@ at::Tensor GraphModule::get_parameter(const std::string& name) const {
   NnPtr m = get_module(join_parts(parts, 0, parts.size() - 1));
   if (auto p = param_of(*m, parts.back())) return *p;
   if (buffer_of(*m, parts.back()) || child_of(*m, parts.back()))
-    throw Error(ErrorKind::kGraph, "`" + parts.back() + "` is not an nn.Parameter");
+    throw GraphError("`" + parts.back() + "` is not an nn.Parameter");
   no_attr(m->name(), parts.back());
 }
 
@@ -499,7 +496,7 @@ at::Tensor GraphModule::get_buffer(const std::string& name) const {
   NnPtr m = get_module(join_parts(parts, 0, parts.size() - 1));
   if (auto b = buffer_of(*m, parts.back())) return *b;
   if (param_of(*m, parts.back()) || child_of(*m, parts.back()))
-    throw Error(ErrorKind::kGraph, "`" + parts.back() + "` is not a buffer");
+    throw GraphError("`" + parts.back() + "` is not a buffer");
   no_attr(m->name(), parts.back());
 }
 
@@ -519,17 +516,17 @@ void GraphModule::load_state_dict(const std::map<std::string, at::Tensor>& state
     for (const auto& [k, v] : state)
       if (!own.count(k)) unexpected += (unexpected.empty() ? "" : ", ") + k;
     if (!missing.empty() || !unexpected.empty())
-      throw Error(ErrorKind::kGraph, "load_state_dict for " + class_name_ + ": missing keys [" +
-                                         missing + "], unexpected keys [" + unexpected + "]");
+      throw GraphError("load_state_dict for " + class_name_ + ": missing keys [" + missing +
+                       "], unexpected keys [" + unexpected + "]");
   }
   c10::NoGradGuard no_grad;
   for (const auto& [k, v] : state) {
     auto it = own.find(k);
     if (it == own.end()) continue;
     if (it->second.sizes() != v.sizes())
-      throw Error(ErrorKind::kGraph, "load_state_dict for " + class_name_ + ": '" + k +
-                                         "' has shape " + c10::str(it->second.sizes()) +
-                                         " here but " + c10::str(v.sizes()) + " in the state");
+      throw GraphError("load_state_dict for " + class_name_ + ": '" + k + "' has shape " +
+                       c10::str(it->second.sizes()) + " here but " + c10::str(v.sizes()) +
+                       " in the state");
     it->second.copy_(v);
   }
 }
@@ -577,7 +574,7 @@ NnPtr GraphModule::get_module(const std::string& name) const {
     NnPtr child = child_of(*m, item);
     if (!child) {
       if (param_of(*m, item) || buffer_of(*m, item))
-        throw Error(ErrorKind::kGraph, "`" + item + "` is not an nn.Module");
+        throw GraphError("`" + item + "` is not an nn.Module");
       no_attr(m->name(), item);
     }
     m = child;
@@ -762,8 +759,8 @@ std::unique_ptr<GraphModule> GraphModule::deepcopy() const {
         try {
           cloned = tm->module()->clone();
         } catch (const c10::Error& e) {
-          throw Error(ErrorKind::kGraph, "deepcopy of " + class_name_ + ": cannot clone the " +
-                                             tm->kind() + " (" + e.what_without_backtrace() + ")");
+          throw GraphError("deepcopy of " + class_name_ + ": cannot clone the " + tm->kind() +
+                           " (" + e.what_without_backtrace() + ")");
         }
         m = std::make_shared<TorchModule>(cloned, tm->forward_fn());
       }

@@ -22,9 +22,8 @@ c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
   return to_ivalue(arg, [&](Node* n) -> c10::IValue {
     auto it = env_.find(n);
     if (it == env_.end())
-      throw Error(ErrorKind::kRuntime, "Node " + user.name() + " referenced nonexistent value " +
-                                           n->name() +
-                                           "! Run Graph.lint() to diagnose such issues");
+      throw RuntimeError("Node " + user.name() + " referenced nonexistent value " + n->name() +
+                         "! Run Graph.lint() to diagnose such issues");
     return it->second;
   });
 }
@@ -78,14 +77,14 @@ c10::IValue Interpreter::placeholder(const Node& n, const std::vector<c10::IValu
   }
   if (next_input_ < inputs_.size()) return inputs_[next_input_++];
   if (!args.empty()) return args[0];
-  throw Error(ErrorKind::kRuntime, "Expected positional argument for parameter " + n.target() +
-                                       ", but one was not passed in!");
+  throw RuntimeError("Expected positional argument for parameter " + n.target() +
+                     ", but one was not passed in!");
 }
 
 c10::IValue Interpreter::get_attr(const Node& n, const std::vector<c10::IValue>&,
                                   const IValueKwargs&) {
   const c10::IValue* v = module_.get_attr(n.target());
-  if (!v) throw Error(ErrorKind::kRuntime, "Node referenced nonexistent target " + n.target());
+  if (!v) throw RuntimeError("Node referenced nonexistent target " + n.target());
   return *v;
 }
 
@@ -95,8 +94,7 @@ c10::IValue Interpreter::call_function(const Node& n, const std::vector<c10::IVa
     return call_operator(find_operator(n.target()), args, kwargs);
   const Function* fn = find_function(n.target());
   if (!fn)
-    throw Error(ErrorKind::kRuntime,
-                "'" + n.target() + "' is neither an operator nor a registered function");
+    throw RuntimeError("'" + n.target() + "' is neither an operator nor a registered function");
   return (*fn)(args, kwargs);
 }
 
@@ -112,7 +110,7 @@ c10::IValue Interpreter::call_method(const Node& n, const std::vector<c10::IValu
 c10::IValue Interpreter::call_module(const Node& n, const std::vector<c10::IValue>& args,
                                      const IValueKwargs& kwargs) {
   std::shared_ptr<Module> m = module_.get_submodule(n.target());
-  if (!m) throw Error(ErrorKind::kRuntime, "Node referenced nonexistent target " + n.target());
+  if (!m) throw RuntimeError("Node referenced nonexistent target " + n.target());
   return m->forward(args, kwargs);
 }
 

@@ -62,17 +62,16 @@ c10::OperatorHandle find_operator(const std::string& qualified_name) {
   std::string name = qualified_name.substr(0, dot);
   std::string overload = dot == std::string::npos ? "" : qualified_name.substr(dot + 1);
   if (ns == std::string::npos)
-    throw Error(ErrorKind::kRuntime, "'" + qualified_name +
-                                         "' is not an operator name; operators are spelled "
-                                         "`namespace::name.overload`, e.g. aten::add.Tensor");
+    throw RuntimeError("'" + qualified_name +
+                       "' is not an operator name; operators are spelled "
+                       "`namespace::name.overload`, e.g. aten::add.Tensor");
   auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
   if (handle) return *handle;
   std::string known;
   for (const auto& h : find_overloads(name)) known += (known.empty() ? "" : ", ") + op_string(h);
-  throw Error(ErrorKind::kRuntime,
-              "no operator '" + qualified_name + "' is registered with the dispatcher" +
-                  (known.empty() ? std::string("; is the library that defines it loaded?")
-                                 : "; known overloads: " + known));
+  throw RuntimeError("no operator '" + qualified_name + "' is registered with the dispatcher" +
+                     (known.empty() ? std::string("; is the library that defines it loaded?")
+                                    : "; known overloads: " + known));
 }
 
 bool bind_arguments(const c10::FunctionSchema& schema, size_t nargs,
@@ -241,8 +240,7 @@ c10::IValue to_ivalue(const Argument& arg, const std::function<c10::IValue(Node*
     case K::kMemoryFormat: return static_cast<int64_t>(arg.to_memory_format());
     case K::kTensor: return arg.to_tensor();
     case K::kNode:
-      if (!value_of)
-        throw Error(ErrorKind::kRuntime, "a node value was needed but none is available");
+      if (!value_of) throw RuntimeError("a node value was needed but none is available");
       return value_of(arg.to_node());
     case K::kTuple: {
       std::vector<c10::IValue> items;
@@ -319,8 +317,7 @@ c10::IValue call_operator(const c10::OperatorHandle& op, std::vector<c10::IValue
   std::vector<c10::IValue> stack;
   std::string why;
   if (!prepare_stack(op.schema(), args, kwargs, false, &stack, &why))
-    throw Error(ErrorKind::kRuntime,
-                op_string(op) + " " + why + "; its schema is " + c10::toString(op.schema()));
+    throw RuntimeError(op_string(op) + " " + why + "; its schema is " + c10::toString(op.schema()));
   op.callBoxed(stack);
   return pack_returns(stack);
 }
@@ -337,16 +334,15 @@ c10::OperatorHandle resolve_overload(const std::string& ns_name,
       if (prepare_stack(op.schema(), copy, kwargs, strict, &stack, &why)) return op;
     }
   }
-  if (overloads.empty())
-    throw Error(ErrorKind::kRuntime, "no operator named '" + ns_name + "' is registered");
+  if (overloads.empty()) throw RuntimeError("no operator named '" + ns_name + "' is registered");
   std::string types;
   for (const auto& a : args) types += (types.empty() ? "" : ", ") + describe_value(a);
   for (const auto& kv : kwargs)
     types += (types.empty() ? "" : ", ") + kv.first + "=" + describe_value(kv.second);
   std::string schemas;
   for (const auto& op : overloads) schemas += "\n  " + c10::toString(op.schema());
-  throw Error(ErrorKind::kRuntime,
-              "no overload of " + ns_name + " accepts (" + types + "); candidates:" + schemas);
+  throw RuntimeError("no overload of " + ns_name + " accepts (" + types +
+                     "); candidates:" + schemas);
 }
 
 std::string custom_class_qualified_name(const std::string& name) {
@@ -376,13 +372,12 @@ c10::IValue construct_object(const c10::ClassTypePtr& type, std::vector<c10::IVa
 c10::IValue invoke_method(const c10::IValue& self, const std::string& method,
                           std::vector<c10::IValue> args) {
   if (!self.isObject())
-    throw Error(ErrorKind::kRuntime,
-                "cannot call method '" + method + "' on a " + describe_value(self));
+    throw RuntimeError("cannot call method '" + method + "' on a " + describe_value(self));
   c10::ClassTypePtr type = self.toObjectRef().type();
   torch::jit::Function* fn = type->findMethod(method);
   if (fn == nullptr)
-    throw Error(ErrorKind::kRuntime,
-                "class " + type->name()->qualifiedName() + " has no method '" + method + "'");
+    throw RuntimeError("class " + type->name()->qualifiedName() + " has no method '" + method +
+                       "'");
   std::vector<c10::IValue> stack;
   stack.reserve(args.size() + 1);
   stack.push_back(self);
@@ -393,21 +388,19 @@ c10::IValue invoke_method(const c10::IValue& self, const std::string& method,
 
 c10::IValue getitem(const c10::IValue& container, const c10::IValue& index) {
   if (!index.isInt())
-    throw Error(ErrorKind::kRuntime, "getitem needs an int index, got " + describe_value(index));
+    throw RuntimeError("getitem needs an int index, got " + describe_value(index));
   int64_t i = index.toInt();
   auto pick = [&](c10::ArrayRef<c10::IValue> items) -> c10::IValue {
     int64_t n = static_cast<int64_t>(items.size());
     int64_t j = i < 0 ? i + n : i;
     if (j < 0 || j >= n)
-      throw Error(ErrorKind::kRuntime, "getitem index " + std::to_string(i) +
-                                           " is out of range for a sequence of " +
-                                           std::to_string(n));
+      throw RuntimeError("getitem index " + std::to_string(i) +
+                         " is out of range for a sequence of " + std::to_string(n));
     return items[j];
   };
   if (container.isTuple()) return pick(container.toTupleRef().elements());
   if (container.isList()) return pick(container.toListRef());
-  throw Error(ErrorKind::kRuntime,
-              "getitem needs a tuple or list, got " + describe_value(container));
+  throw RuntimeError("getitem needs a tuple or list, got " + describe_value(container));
 }
 
 }  // namespace fx

@@ -207,9 +207,8 @@ c10::IValue Program::fetch(const Source& s, const std::vector<c10::IValue>& slot
     }
   }
   if (!coerce_to(*s.formal, v))
-    throw Error(ErrorKind::kRuntime, "argument '" + s.formal->name() + "' expects " +
-                                         type_name(*s.formal) + ", got a value of type " +
-                                         v.tagKind());
+    throw RuntimeError("argument '" + s.formal->name() + "' expects " + type_name(*s.formal) +
+                       ", got a value of type " + v.tagKind());
   return v;
 }
 
@@ -233,7 +232,7 @@ c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots
     case Instr::Kind::kMethod: {
       if (!args.empty() && args[0].isObject()) {
         if (!kwargs.empty())
-          throw Error(ErrorKind::kRuntime, "methods of custom classes take no keyword arguments");
+          throw RuntimeError("methods of custom classes take no keyword arguments");
         c10::IValue self = args[0];
         // instr.method is `aten::<name>`
         return invoke_method(self, instr.method.substr(6),
@@ -260,9 +259,8 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
   if (!has_varargs_ && inputs.size() > placeholder_names_.size()) {
     std::string names;
     for (const auto& n : placeholder_names_) names += (names.empty() ? "" : ", ") + n;
-    throw Error(ErrorKind::kRuntime, "forward takes " + std::to_string(placeholder_names_.size()) +
-                                         " inputs (" + names + ") but " +
-                                         std::to_string(inputs.size()) + " were given");
+    throw RuntimeError("forward takes " + std::to_string(placeholder_names_.size()) + " inputs (" +
+                       names + ") but " + std::to_string(inputs.size()) + " were given");
   }
   std::vector<c10::IValue> slots(num_slots_);
   std::vector<c10::IValue> stack;
@@ -288,8 +286,8 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
       } else if (instr.has_default) {
         out = instr.constant;
       } else {
-        throw Error(ErrorKind::kRuntime, "Expected positional argument for parameter " +
-                                             instr.name + ", but one was not passed in!");
+        throw RuntimeError("Expected positional argument for parameter " + instr.name +
+                           ", but one was not passed in!");
       }
       continue;
     }

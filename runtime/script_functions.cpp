@@ -22,8 +22,7 @@ std::string jit_function(const torch::jit::Operator& op) {
   bool vararg = schema.is_vararg();
   register_function(target, [operation, formals, vararg, target](std::vector<c10::IValue> args,
                                                                  const IValueKwargs& kwargs) {
-    if (!kwargs.empty())
-      throw Error(ErrorKind::kRuntime, target + " takes positional arguments only");
+    if (!kwargs.empty()) throw RuntimeError(target + " takes positional arguments only");
     torch::jit::Stack stack;
     size_t n = args.size();
     for (size_t i = 0; i < n; ++i) {
@@ -42,8 +41,7 @@ std::string if_else_function() {
   if (!is_registered_function(kIfElse)) {
     register_function(kIfElse, [](std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
       if (args.size() != 3 || !kwargs.empty() || !args[0].isBool())
-        throw Error(ErrorKind::kRuntime,
-                    "jit.if_else takes (bool condition, value if true, value if false)");
+        throw RuntimeError("jit.if_else takes (bool condition, value if true, value if false)");
       return args[0].toBool() ? args[1] : args[2];
     });
   }

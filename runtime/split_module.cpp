@@ -177,10 +177,9 @@ std::unique_ptr<GraphModule> split_module(
       edges += (edges.empty() ? "" : "; ") + describe_edge(first_edge.at({def_p, walk[s]}),
                                                            partitions[def_p], partitions[walk[s]]);
     }
-    throw Error(ErrorKind::kGraph,
-                "cycle exists between partitions! partitions [" + stuck +
-                    "] cannot be ordered: " + edges +
-                    "; change partition_of_node so that values flow one way between partitions");
+    throw GraphError("cycle exists between partitions! partitions [" + stuck +
+                     "] cannot be ordered: " + edges +
+                     "; change partition_of_node so that values flow one way between partitions");
   }
 
   // Step 3.

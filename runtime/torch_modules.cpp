@@ -28,10 +28,9 @@ std::unique_ptr<GraphModule> make_graph_module(const torch::nn::Module& root,
 
 TorchModule::TorchModule(std::shared_ptr<torch::nn::Module> module, Forward forward)
     : module_(std::move(module)), forward_(std::move(forward)) {
-  if (!module_) throw Error(ErrorKind::kGraph, "TorchModule needs a torch::nn module, got null");
+  if (!module_) throw GraphError("TorchModule needs a torch::nn module, got null");
   if (!forward_)
-    throw Error(ErrorKind::kGraph,
-                "TorchModule for " + module_->name() + " needs a forward function, got none");
+    throw GraphError("TorchModule for " + module_->name() + " needs a forward function, got none");
 }
 
 c10::IValue TorchModule::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {

@@ -61,9 +61,7 @@ class Reader {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::kParse, prefix_ + what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw ParseError(prefix_ + what); }
 
   // 1. The prefix: magic, version, JSON length, all checked against the file size.
   void open() {
@@ -443,11 +441,11 @@ class Reader {
     } catch (const Error& e) {
       throw Error(e.kind(), context + ": " + e.what());
     } catch (const c10::Error& e) {
-      throw Error(ErrorKind::kRuntime, context + " failed: " + e.what_without_backtrace());
+      throw RuntimeError(context + " failed: " + e.what_without_backtrace());
     } catch (const std::exception& e) {
-      throw Error(ErrorKind::kRuntime, context + " failed: " + e.what());
+      throw RuntimeError(context + " failed: " + e.what());
     }
-    if (!out) throw Error(ErrorKind::kRuntime, context + " failed: its serializer gave no module");
+    if (!out) throw RuntimeError(context + " failed: its serializer gave no module");
     return out;
   }
 
@@ -476,17 +474,16 @@ class Reader {
     } catch (const Error& e) {
       throw Error(e.kind(), prefix_ + in_submodule(qualname) + e.what());
     } catch (const c10::Error& e) {
-      throw Error(ErrorKind::kRuntime,
-                  prefix_ + in_submodule(qualname) +
-                      "building the GraphModule failed: " + e.what_without_backtrace());
+      throw RuntimeError(prefix_ + in_submodule(qualname) +
+                         "building the GraphModule failed: " + e.what_without_backtrace());
     } catch (const std::exception& e) {
-      throw Error(ErrorKind::kRuntime, prefix_ + in_submodule(qualname) +
-                                           "building the GraphModule failed: " + e.what());
+      throw RuntimeError(prefix_ + in_submodule(qualname) +
+                         "building the GraphModule failed: " + e.what());
     } catch (...) {
       // The constructor's code generator may throw its own types.
-      throw Error(ErrorKind::kRuntime, prefix_ + in_submodule(qualname) +
-                                           "building the GraphModule failed with an exception "
-                                           "that is not a std::exception");
+      throw RuntimeError(prefix_ + in_submodule(qualname) +
+                         "building the GraphModule failed with an exception "
+                         "that is not a std::exception");
     }
   }
 
@@ -514,15 +511,15 @@ std::unique_ptr<GraphModule> load(const std::string& path) {
   } catch (const Error&) {
     throw;
   } catch (const Json::exception& e) {
-    throw Error(ErrorKind::kParse, prefix + "malformed header (" + e.what() + ")");
+    throw ParseError(prefix + "malformed header (" + e.what() + ")");
   } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kParse, prefix + e.what_without_backtrace());
+    throw ParseError(prefix + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    throw Error(ErrorKind::kParse, prefix + "out of memory while reading the file");
+    throw ParseError(prefix + "out of memory while reading the file");
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::kParse, prefix + e.what());
+    throw ParseError(prefix + e.what());
   } catch (...) {
-    throw Error(ErrorKind::kParse, prefix + "an exception that is not a std::exception");
+    throw ParseError(prefix + "an exception that is not a std::exception");
   }
 }
 

@@ -42,11 +42,11 @@ std::string registered_kinds() {
 
 void register_module_serializer(const std::string& kind, ModuleSerializer serializer) {
   if (kind.empty() || kind == "GraphModule")
-    throw Error(ErrorKind::kGraph, "register_module_serializer: the kind '" + kind +
-                                       "' is reserved; register the kind() of your own Module");
+    throw GraphError("register_module_serializer: the kind '" + kind +
+                     "' is reserved; register the kind() of your own Module");
   if (!serializer.save || !serializer.load)
-    throw Error(ErrorKind::kGraph, "register_module_serializer: the serializer for " + kind +
-                                       " needs both a save and a load function");
+    throw GraphError("register_module_serializer: the serializer for " + kind +
+                     " needs both a save and a load function");
   serial::Registry& r = serial::registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.serializers[kind] = std::move(serializer);

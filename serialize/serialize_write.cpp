@@ -123,9 +123,7 @@ class Writer {
     return j;
   }
 
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::kGraph, prefix_ + what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw GraphError(prefix_ + what); }
 
   static std::string join(const std::string& a, const std::string& b) {
     return a.empty() ? b : a + "." + b;
@@ -271,7 +269,7 @@ void save(const GraphModule& gm, const std::string& path) {
   try {
     root = w.module(gm, "");
   } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kGraph, prefix + e.what_without_backtrace());
+    throw GraphError(prefix + e.what_without_backtrace());
   }
   const uint32_t version = w.has_module_kinds ? kFirstVersionWithModuleKinds : 1;
   header["format_version"] = version;
@@ -282,8 +280,7 @@ void save(const GraphModule& gm, const std::string& path) {
   try {
     text = header.dump();
   } catch (const Json::exception& e) {
-    throw Error(ErrorKind::kGraph,
-                prefix + "a name, target or string is not valid UTF-8 (" + e.what() + ")");
+    throw GraphError(prefix + "a name, target or string is not valid UTF-8 (" + e.what() + ")");
   }
 
   std::string head(kMagic, sizeof(kMagic));
@@ -293,13 +290,12 @@ void save(const GraphModule& gm, const std::string& path) {
   // Written beside path and renamed over it: a reader sees the old file or the new one.
   const std::string tmp = path + ".tmp";
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out)
-    throw Error(ErrorKind::kRuntime, prefix + "cannot open " + in_quotes(tmp) + " for writing");
+  if (!out) throw RuntimeError(prefix + "cannot open " + in_quotes(tmp) + " for writing");
   auto abandon = [&](const std::string& what) {
     out.close();
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
-    throw Error(ErrorKind::kRuntime, prefix + what);
+    throw RuntimeError(prefix + what);
   };
   out.write(head.data(), static_cast<std::streamsize>(head.size()));
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
@@ -326,8 +322,7 @@ void save(const GraphModule& gm, const std::string& path) {
   if (ec) {
     std::string why = ec.message();
     std::filesystem::remove(tmp, ec);
-    throw Error(ErrorKind::kRuntime,
-                prefix + "cannot rename " + in_quotes(tmp) + " to it (" + why + ")");
+    throw RuntimeError(prefix + "cannot rename " + in_quotes(tmp) + " to it (" + why + ")");
   }
 }
 

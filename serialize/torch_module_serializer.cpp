@@ -42,17 +42,15 @@ std::shared_ptr<const GraphModule> keep(const Module* m, std::shared_ptr<const G
 }  // namespace
 
 void register_torch_module_kind(const std::string& kind, TorchModuleFactory make) {
-  if (kind.empty())
-    throw Error(ErrorKind::kGraph, "register_torch_module_kind needs a kind, got an empty one");
+  if (kind.empty()) throw GraphError("register_torch_module_kind needs a kind, got an empty one");
   if (!make)
-    throw Error(ErrorKind::kGraph,
-                "register_torch_module_kind(\"" + kind + "\") needs a factory, got none");
+    throw GraphError("register_torch_module_kind(\"" + kind + "\") needs a factory, got none");
   ModuleSerializer s;
   s.save = [kind](const Module& m) {
     const auto* tm = dynamic_cast<const TorchModule*>(&m);
     if (!tm)
-      throw Error(ErrorKind::kGraph, "a module of kind " + kind +
-                                         " that is not an fx::TorchModule cannot be saved as one");
+      throw GraphError("a module of kind " + kind +
+                       " that is not an fx::TorchModule cannot be saved as one");
     SavedModule saved;
     saved.module = keep(&m, state_module(*tm->module())).get();
     return saved;
@@ -61,26 +59,25 @@ void register_torch_module_kind(const std::string& kind, TorchModuleFactory make
                         const std::string&) -> std::shared_ptr<Module> {
     std::map<std::string, at::Tensor> state = state_gm->state_dict();
     std::shared_ptr<TorchModule> tm = make(state);
-    if (!tm) throw Error(ErrorKind::kRuntime, "the factory for " + kind + " made no module");
-    if (tm->kind() != kind)
-      throw Error(ErrorKind::kRuntime, "the factory for " + kind + " made a " + tm->kind());
+    if (!tm) throw RuntimeError("the factory for " + kind + " made no module");
+    if (tm->kind() != kind) throw RuntimeError("the factory for " + kind + " made a " + tm->kind());
     torch::nn::Module& m = *tm->module();
     std::map<std::string, at::Tensor> own;
     for (const auto& p : m.named_parameters(true)) own[p.key()] = p.value();
     for (const auto& b : m.named_buffers(true)) own[b.key()] = b.value();
     for (const auto& [name, t] : own)
       if (!state.count(name))
-        throw Error(ErrorKind::kParse,
-                    "the saved " + kind + " has no tensor '" + name + "' that the new one has");
+        throw ParseError("the saved " + kind + " has no tensor '" + name +
+                         "' that the new one has");
     for (const auto& [name, t] : state) {
       auto it = own.find(name);
       if (it == own.end())
-        throw Error(ErrorKind::kParse, "the saved " + kind + " has a tensor '" + name +
-                                           "' that the new one does not have");
+        throw ParseError("the saved " + kind + " has a tensor '" + name +
+                         "' that the new one does not have");
       if (it->second.sizes() != t.sizes())
-        throw Error(ErrorKind::kParse, "the saved " + kind + "'s '" + name + "' has shape " +
-                                           c10::str(t.sizes()) + " but the new one's has " +
-                                           c10::str(it->second.sizes()));
+        throw ParseError("the saved " + kind + "'s '" + name + "' has shape " +
+                         c10::str(t.sizes()) + " but the new one's has " +
+                         c10::str(it->second.sizes()));
       c10::NoGradGuard no_grad;
       it->second.copy_(t);
     }

@@ -63,7 +63,7 @@ LoadedModel traced(std::shared_ptr<M> module, std::vector<c10::IValue> inputs,
 
 std::string read_prefix(const std::string& path, size_t n) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kRuntime, "cannot open '" + path + "'");
+  if (!in) throw RuntimeError("cannot open '" + path + "'");
   std::string prefix(n, '\0');
   in.read(prefix.data(), static_cast<std::streamsize>(n));
   prefix.resize(static_cast<size_t>(in.gcount()));
@@ -112,33 +112,32 @@ LoadedModel load_model(const std::string& spec, const std::vector<c10::IValue>& 
     m.description = "TorchScript " + spec;
     return m;
 #else
-    throw Error(ErrorKind::kRuntime,
-                "'" + spec + "' is a TorchScript file, but this build has no TorchScript import");
+    throw RuntimeError("'" + spec +
+                       "' is a TorchScript file, but this build has no TorchScript import");
 #endif
   }
   std::string names;
   for (const auto& n : builtin_models()) names += (names.empty() ? "" : ", ") + n;
-  throw Error(ErrorKind::kRuntime,
-              "'" + spec + "' is neither a built-in model (" + names +
-                  "), an fx::save file, a torch.export archive nor a TorchScript file");
+  throw RuntimeError("'" + spec + "' is neither a built-in model (" + names +
+                     "), an fx::save file, a torch.export archive nor a TorchScript file");
 }
 
 std::vector<c10::IValue> load_inputs(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kRuntime, "cannot open '" + path + "'");
+  if (!in) throw RuntimeError("cannot open '" + path + "'");
   std::vector<char> data((std::istreambuf_iterator<char>(in)), {});
   c10::IValue v;
   try {
     v = torch::pickle_load(data);
   } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kRuntime, "'" + path + "' is not a file written by torch.save: " +
-                                         e.what_without_backtrace());
+    throw RuntimeError("'" + path +
+                       "' is not a file written by torch.save: " + e.what_without_backtrace());
   }
   if (v.isTensor()) return {v};
   if (v.isTuple()) return v.toTupleRef().elements().vec();
   if (v.isList()) return v.toListRef().vec();
-  throw Error(ErrorKind::kRuntime, "'" + path + "' holds a " + std::string(v.tagKind()) +
-                                       "; expected a tensor or a list of tensors");
+  throw RuntimeError("'" + path + "' holds a " + std::string(v.tagKind()) +
+                     "; expected a tensor or a list of tensors");
 }
 
 }  // namespace fx::tool

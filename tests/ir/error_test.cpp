@@ -5,6 +5,8 @@
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
+#include "ir/graph.h"
+#include "ir/parser.h"
 #include "tests/expect_error.h"
 
 namespace fx {
@@ -73,6 +75,16 @@ TEST(ErrorKinds, ForeignErrorsBecomeRuntimeErrors) {
                      {"while doing it: shapes do not match"});
     EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
   }
+}
+
+// The throw sites of the IR raise their kind's own type, so callers can catch
+// exactly what they handle.
+TEST(ErrorKinds, ThrowSitesRaiseTheirKindsType) {
+  EXPECT_THROW(parse_graph("graph():\n    this is not a node"), ParseError);
+  Graph g;
+  Node* x = g.placeholder("x");
+  g.output(g.call_function("aten::relu", {x}));
+  EXPECT_THROW(g.erase_node(x), GraphError);  // x still has a user
 }
 
 }  // namespace
