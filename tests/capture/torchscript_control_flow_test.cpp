@@ -12,7 +12,7 @@
 #include <torch/script.h>
 
 #include "ir/error.h"
-#include "tests/capture/python_models.h"
+#include "tests/python_models.h"
 
 namespace fx {
 namespace {

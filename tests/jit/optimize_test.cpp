@@ -30,6 +30,7 @@
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
 #include "tests/saved_files.h"
+#include "tests/python_models.h"
 
 namespace fx::jit {
 namespace {
@@ -281,42 +282,6 @@ TEST(OptimizeForInference, WithoutOnednnOrFusion) {
 
 // ---- TorchScript models -----------------------------------------------------------------------
 
-// $FX_PYTHON, then the project's virtual environment (scripts/setup.sh).
-std::vector<std::string> python_candidates() {
-  std::vector<std::string> out;
-  if (const char* p = std::getenv("FX_PYTHON"); p && *p) out.push_back(p);
-  if (const char* venv = std::getenv("FX_VENV"); venv && *venv) {
-    out.push_back(std::string(venv) + "/bin/python");
-  } else {
-    const char* home = std::getenv("HOME");
-    out.push_back(std::string(home ? home : "") + "/.cache/fx/venv-torch2.11/bin/python");
-  }
-  return out;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// __FILE__ may be relative to the build directory (ccache's base dir), so
-// look beside the test binary and under the working directory too.
-std::string script_path() {
-  fs::path here = fs::path(__FILE__).parent_path();
-  std::vector<fs::path> candidates = {here};
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / here);
-  candidates.push_back(fs::current_path() / "tests" / "jit");
-  for (const fs::path& dir : candidates) {
-    fs::path p = dir / "make_optimize_models.py";
-    if (fs::exists(p, ec)) return fs::absolute(p).string();
-  }
-  return "";
-}
-
 class OptimizeTorchScript : public ::testing::Test {
  protected:
   // Writes the models once per process (this suite and OptimizeZoo share
@@ -332,40 +297,10 @@ class OptimizeTorchScript : public ::testing::Test {
         if (!dir_.empty()) fs::remove_all(dir_, ec);
       }
     } remove_at_exit;
-    std::string script = script_path();
-    if (script.empty()) {
-      error_ = "make_optimize_models.py not found beside " + std::string(__FILE__);
-      return;
-    }
-    char tmpl[] = "/tmp/fx_optimize_XXXXXX";
-    if (!::mkdtemp(tmpl)) {
-      error_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    std::string log = dir_ + "/make.log";
-    std::string tried;
-    for (const std::string& python : python_candidates()) {
-      if (::access(python.c_str(), X_OK) != 0) {
-        tried += "\n  " + python + ": not found";
-        continue;
-      }
-      int rc = std::system(
-          ("'" + python + "' '" + script + "' '" + dir_ + "' >'" + log + "' 2>&1").c_str());
-      rc = rc == -1 ? -1 : WEXITSTATUS(rc);
-      if (rc == 0) return;
-      if (rc != 77) {
-        error_ = "make_optimize_models.py failed with " + python + ":\n" + read_text(log);
-        return;
-      }
-      std::string why = read_text(log);
-      while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
-      tried += "\n  " + python + ": " + why;
-    }
-    skip_ =
-        "no Python with torch and torchvision to write the models (set FX_PYTHON or run "
-        "scripts/setup.sh); tried:" +
-        tried;
+    python_models::Written w = python_models::write_models(__FILE__, "make_optimize_models.py");
+    dir_ = w.dir;
+    skip_ = w.skip;
+    error_ = w.error;
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;

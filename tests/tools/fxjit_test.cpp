@@ -13,7 +13,7 @@
 #include <torch/cuda.h>
 #include <torch/serialize.h>
 
-#include "tests/capture/python_models.h"
+#include "tests/python_models.h"
 
 namespace {
 

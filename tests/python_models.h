@@ -1,4 +1,4 @@
-// For capture tests whose models are written in set-up by a Python script
+// For tests whose models are written in set-up by a Python script
 // beside the test (make_*.py): finds the script and runs it with the
 // project's Python (FX_PYTHON, else the virtual environment of
 // scripts/setup.sh) into a fresh temporary directory.
@@ -30,7 +30,7 @@ inline std::vector<std::string> python_candidates() {
 }
 
 inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -45,7 +45,7 @@ inline std::string script_path(const std::string& source_file, const std::string
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) candidates.push_back(exe.parent_path() / here);
-  candidates.push_back(fs::current_path() / "tests" / "capture");
+  candidates.push_back(fs::current_path() / "tests" / here.filename());
   for (const fs::path& dir : candidates) {
     fs::path p = dir / name;
     if (fs::exists(p, ec)) return fs::absolute(p).string();
