@@ -1,24 +1,19 @@
 """The model of the Triton benchmark (bench/triton/run.sh), shared by both servers: a transformer
 MLP block (Linear 64->256, GELU tanh, Linear 256->64, residual, LayerNorm) on a (16, 64) input per
 request, as in tests/serving. Seeded, random weights, eval mode."""
+import os
+import sys
+
 import torch
 
-
-class Mlp(torch.nn.Module):
-    def __init__(self, dim=64, hidden=256):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(dim, hidden)
-        self.fc2 = torch.nn.Linear(hidden, dim)
-        self.norm = torch.nn.LayerNorm(dim)
-
-    def forward(self, x):
-        h = torch.nn.functional.gelu(self.fc1(x), approximate="tanh")
-        return self.norm(x + self.fc2(h))
+# The MLP block class of the whole-model benchmark, here at width 64 -> 256.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+from zoo import Mlp  # noqa: E402
 
 
 def mlp():
     torch.manual_seed(0)
-    return Mlp().eval()
+    return Mlp(dim=64, hidden=256).eval()
 
 
 MAX_BATCH = 32
