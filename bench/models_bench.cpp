@@ -7,6 +7,8 @@
 //   fx            the imported GraphModule as captured
 //   fx_optimized  fx::jit::optimize_for_inference of it (compile_s: the time
 //                 the pipeline and the first call took)
+//   fx_opt_no_reuse  the same optimized graph and weights with buffer reuse
+//                 off (GraphModule::set_reuse_buffers), to show what reuse is worth
 // Each result also records the largest difference from the TorchScript
 // module's own output. Writes {"env", "results": [...]} as JSON for
 // bench/models/report.py, which sets it beside the Python peers.
@@ -115,7 +117,14 @@ std::vector<nlohmann::json> bench_one(const std::string& dir, const std::string&
   c10::IValue first = optimized->forward(inputs);
   double compile_s = ms_since(start) / 1e3;
 
-  std::vector<Column> cols(2);
+  // Shares the optimized module's graph and (packed) weights; only buffer reuse differs.
+  auto no_reuse = std::make_unique<fx::GraphModule>(optimized->graph().clone(),
+                                                    optimized->attributes(),
+                                                    optimized->class_name());
+  no_reuse->set_inference_mode(true);
+  no_reuse->set_reuse_buffers(false);
+
+  std::vector<Column> cols(3);
   cols[0].name = "fx";
   cols[0].gm = plain.get();
   cols[0].diff = max_abs_diff(plain->forward(inputs), reference);
@@ -123,6 +132,9 @@ std::vector<nlohmann::json> bench_one(const std::string& dir, const std::string&
   cols[1].gm = optimized.get();
   cols[1].compile_s = compile_s;
   cols[1].diff = max_abs_diff(first, reference);
+  cols[2].name = "fx_opt_no_reuse";
+  cols[2].gm = no_reuse.get();
+  cols[2].diff = max_abs_diff(no_reuse->forward(inputs), reference);
   for (Column& c : cols)
     for (int i = 0; i < warmup; ++i) c.gm->forward(inputs);
   // Rounds of a few calls per column, alternating.
@@ -184,7 +196,7 @@ int main(int argc, char** argv) {
       try {
         rows = bench_one(dir, model, batch, iters, warmup);
       } catch (const std::exception& e) {
-        for (const char* c : {"fx", "fx_optimized"})
+        for (const char* c : {"fx", "fx_optimized", "fx_opt_no_reuse"})
           rows.push_back(error_result(model, batch, c, e.what()));
       }
       for (const auto& r : rows) {

@@ -27,6 +27,7 @@
 
 #include "ir/error.h"
 #include "jit/cuda_driver.h"
+#include "runtime/buffer_pool.h"
 
 #if FX_HAVE_CUDA
 #include <c10/cuda/CUDAStream.h>
@@ -123,7 +124,9 @@ bool huge_pages_enabled() {
 at::Tensor empty_output(const std::vector<int64_t>& shape, c10::ScalarType dtype) {
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
-  if (!huge_pages_enabled() ||
+  // Inside a module that reuses its buffers the pool serves (and keeps) the
+  // block; a mapping of our own would be faulted in again on every call.
+  if (!huge_pages_enabled() || BufferPool::active() ||
       static_cast<size_t>(numel) * c10::elementSize(dtype) < kHugeOutputBytes)
     return at::empty(shape, at::TensorOptions().dtype(dtype));
   static HugePageAllocator allocator;

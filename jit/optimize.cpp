@@ -73,6 +73,7 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
   auto result =
       std::make_unique<GraphModule>(out->graph().clone(), out->attributes(), out->class_name());
   result->set_inference_mode(true);
+  result->set_reuse_buffers(options.reuse_buffers);
   return result;
 }
 

@@ -367,7 +367,23 @@ c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKw
   // inference mode off (and grad mode on) for the call.
   std::optional<c10::InferenceMode> guard;
   if (inference_mode_) guard.emplace();
+  std::shared_ptr<BufferPlans> plans = buffer_plans_;
+  BufferPool::Scope scope(plans ? plans->pool_for(inputs) : nullptr);
   return program->run(std::move(inputs), kwargs);
+}
+
+void GraphModule::set_reuse_buffers(bool on) {
+  if (on == reuse_buffers()) return;
+  buffer_plans_ = on ? std::make_shared<BufferPlans>() : nullptr;
+}
+
+void GraphModule::release_buffers() {
+  if (std::shared_ptr<BufferPlans> plans = buffer_plans_) plans->release();
+}
+
+BufferPool::Stats GraphModule::buffer_stats() const {
+  std::shared_ptr<BufferPlans> plans = buffer_plans_;
+  return plans ? plans->stats() : BufferPool::Stats{};
 }
 
 void GraphModule::set_codegen(std::shared_ptr<CodeGen> codegen) {
@@ -783,6 +799,7 @@ std::unique_ptr<GraphModule> GraphModule::deepcopy() const {
   for (const auto& [k, v] : constants_) out->constants_[k] = v;
   out->codegen_ = codegen_;
   out->inference_mode_ = inference_mode_;
+  out->set_reuse_buffers(reuse_buffers());  // the copy makes its own plans
   out->adopt_graph(graph_->clone());
   // The same code: the copy runs what this module last compiled.
   if (compiled_graph_) {

@@ -47,6 +47,7 @@
 
 #include "ir/graph.h"
 #include "ir/owning_module.h"
+#include "runtime/buffer_plans.h"
 #include "runtime/module.h"
 
 namespace fx {
@@ -193,6 +194,18 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   void set_inference_mode(bool on) { inference_mode_ = on; }
   bool inference_mode() const { return inference_mode_; }
 
+  // When on, forward() keeps the CPU buffers of its intermediates (and
+  // outputs) between calls and reuses them on the next call with the same
+  // input signature, so that a model run repeatedly stops allocating after
+  // its first call (runtime/buffer_pool.h says how and what it costs in
+  // memory). Off by default; fx::jit::optimize_for_inference turns it on.
+  // Turning it off, or release_buffers(), gives the kept buffers back.
+  void set_reuse_buffers(bool on);
+  bool reuse_buffers() const { return buffer_plans_ != nullptr; }
+  void release_buffers();
+  // Blocks made and reused so far, summed over the kept signatures.
+  BufferPool::Stats buffer_stats() const;
+
  private:
   struct Callable {
     std::shared_ptr<torch::nn::Module> node;  // keeps the tree node alive
@@ -232,6 +245,7 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   std::shared_ptr<const Program> program_;
   std::string unbound_;  // why the compiled code cannot run now, if it cannot
   bool inference_mode_ = false;
+  std::shared_ptr<BufferPlans> buffer_plans_;  // null: buffers are not reused
   mutable std::mutex attr_mutex_;
   mutable std::map<std::string, c10::IValue> attr_cache_;
 };

@@ -461,15 +461,18 @@ class Reader {
       attrs.modules[name] = submodule(m, where + ".modules['" + name + "']",
                                       qualname.empty() ? name : qualname + "." + name, depth + 1);
     auto g = graph(object(member(j, "graph", where), where + ".graph"), where + ".graph");
-    bool inference_mode = false;
-    if (j.contains("inference_mode")) {
-      const Json& flag = j["inference_mode"];
-      if (!flag.is_boolean()) fail(where + ".inference_mode must be a bool");
-      inference_mode = flag.get<bool>();
-    }
+    auto optional_flag = [&](const char* key) {
+      if (!j.contains(key)) return false;
+      const Json& flag = j[key];
+      if (!flag.is_boolean()) fail(where + "." + key + " must be a bool");
+      return flag.get<bool>();
+    };
+    const bool inference_mode = optional_flag("inference_mode");
+    const bool reuse_buffers = optional_flag("reuse_buffers");
     try {
       auto gm = std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
       gm->set_inference_mode(inference_mode);
+      gm->set_reuse_buffers(reuse_buffers);
       return gm;
     } catch (const Error& e) {
       throw Error(e.kind(), prefix_ + in_submodule(qualname) + e.what());

@@ -68,6 +68,7 @@ class Writer {
     j["kind"] = "GraphModule";
     j["class_name"] = gm.class_name();
     if (gm.inference_mode()) j["inference_mode"] = true;  // optional; absent means off
+    if (gm.reuse_buffers()) j["reuse_buffers"] = true;    // optional; absent means off
     Json nodes = Json::array();
     for (const Node* n : gm.graph().nodes()) nodes.push_back(node(*n));
     j["graph"] = Json{{"nodes", std::move(nodes)}};

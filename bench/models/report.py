@@ -21,7 +21,7 @@ import statistics
 import sys
 
 PEERS = ("eager", "torchscript", "compile", "aoti")
-ORDER = PEERS + ("fx", "fx_optimized", "eager_cpp")
+ORDER = PEERS + ("fx", "fx_optimized", "fx_opt_no_reuse", "eager_cpp")
 
 
 def load(path):

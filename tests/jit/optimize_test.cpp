@@ -386,7 +386,15 @@ TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
     EXPECT_GT(count_prefix(opt->graph(), "mkldnn::"), 0u);
   }
   torch::NoGradGuard no_grad;
-  for (int64_t batch : {1, 3}) {
+  EXPECT_TRUE(opt->reuse_buffers());
+  int64_t fresh_after_first_pass = -1;
+  // The second pass over the batch sizes runs on the buffers the first one
+  // left (one plan per batch size) and makes none.
+  for (int64_t batch : {1, 3, 0, 1, 3}) {
+    if (batch == 0) {
+      fresh_after_first_pass = opt->buffer_stats().fresh;
+      continue;
+    }
     std::vector<int64_t> shape = z.input;
     shape[0] = batch;
     at::Tensor x = at::randn(shape);
@@ -399,6 +407,8 @@ TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
         << z.name << " batch " << batch << ": max |got - want| = " << err.max().item<double>()
         << ", max |want| = " << want.abs().max().item<double>();
   }
+  EXPECT_EQ(opt->buffer_stats().fresh, fresh_after_first_pass);
+  EXPECT_GT(opt->buffer_stats().reused, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -267,6 +267,20 @@ TEST(Serialize, ModelWithParametersGivesIdenticalOutputs) {
   EXPECT_FALSE(std::filesystem::exists(file.path() + ".tmp"));
 }
 
+TEST(Serialize, RunModeFlagsRoundTrip) {
+  for (bool on : {false, true}) {
+    SCOPED_TRACE(on);
+    auto gm = make_model();
+    gm->set_inference_mode(on);
+    gm->set_reuse_buffers(on);
+    TempFile file;
+    save(*gm, file.path());
+    auto loaded = load(file.path());
+    EXPECT_EQ(loaded->inference_mode(), on);
+    EXPECT_EQ(loaded->reuse_buffers(), on);
+  }
+}
+
 TEST(Serialize, FilePrefixAndHeaderAreAsDocumented) {
   auto gm = make_model();
   TempFile file;

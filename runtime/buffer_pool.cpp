@@ -1,0 +1,163 @@
+#include "runtime/buffer_pool.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+
+namespace fx {
+
+namespace {
+
+// Blocks below this go to the wrapped allocator even inside a scope: glibc
+// serves them from its heap without faulting pages in, and pooling them would
+// only add two locked look-ups per tensor.
+constexpr size_t kMinPooled = size_t{64} << 10;
+constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t rounded(size_t n) { return (n + 4095) & ~size_t{4095}; }
+
+void* make_block(size_t bytes) {
+  const size_t align = bytes >= kHugePage ? kHugePage : 64;
+  void* p = nullptr;
+  if (posix_memalign(&p, align, bytes) != 0) return nullptr;
+  if (bytes >= kHugePage) madvise(p, bytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+  return p;
+}
+
+// Every pooled block in use, so that a free finds its pool (and raw_deallocate
+// can tell a pooled block from one of the wrapped allocator). Never destroyed:
+// tensors freed during static destruction still find it.
+struct Live {
+  std::shared_ptr<BufferPool> pool;
+  size_t bytes = 0;
+};
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<void*, Live> live;
+};
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+thread_local BufferPool* t_active = nullptr;
+c10::Allocator* g_wrapped = nullptr;
+
+void free_block(void* p) {
+  Live live;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.live.find(p);
+    if (it != r.live.end()) {
+      live = std::move(it->second);
+      r.live.erase(it);
+    }
+  }
+  // Not ours: a raw allocation the wrapped allocator made.
+  if (!live.pool) return g_wrapped->raw_deleter()(p);
+  live.pool->give(p, live.bytes);
+}
+
+class PoolingAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) override {
+    BufferPool* pool = t_active;
+    if (!pool || n < kMinPooled) return g_wrapped->allocate(n);
+    const size_t bytes = rounded(n);
+    void* p = pool->take(bytes);
+    if (!p) return g_wrapped->allocate(n);  // out of memory: the wrapped one reports it
+    {
+      Registry& r = registry();
+      std::lock_guard<std::mutex> lock(r.mutex);
+      r.live.emplace(p, Live{pool->shared_from_this(), bytes});
+    }
+    return {p, p, &free_block, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override {
+    return g_wrapped->raw_deleter() ? &free_block : nullptr;
+  }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<BufferPool> BufferPool::create() {
+  return std::shared_ptr<BufferPool>(new BufferPool());
+}
+
+BufferPool::~BufferPool() {
+  for (auto& [bytes, blocks] : free_)
+    for (void* p : blocks) std::free(p);
+}
+
+BufferPool::Scope::Scope(std::shared_ptr<BufferPool> pool)
+    : pool_(std::move(pool)), previous_(t_active) {
+  t_active = pool_ && installed() ? pool_.get() : nullptr;
+}
+
+BufferPool::Scope::~Scope() { t_active = previous_; }
+
+void* BufferPool::take(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= bytes;
+      ++stats_.reused;
+      return p;
+    }
+  }
+  void* p = make_block(bytes);
+  if (!p) return nullptr;
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++stats_.fresh;
+  stats_.held_bytes += bytes;
+  return p;
+}
+
+void BufferPool::give(void* ptr, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_[bytes].push_back(ptr);
+  stats_.cached_bytes += bytes;
+}
+
+void BufferPool::release() {
+  std::unordered_map<size_t, std::vector<void*>> cached;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cached.swap(free_);
+    stats_.held_bytes -= stats_.cached_bytes;
+    stats_.cached_bytes = 0;
+  }
+  for (auto& [bytes, blocks] : cached)
+    for (void* p : blocks) std::free(p);
+}
+
+BufferPool::Stats BufferPool::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+BufferPool* BufferPool::active() { return t_active; }
+
+bool BufferPool::installed() {
+  static PoolingAllocator* ours = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_wrapped = c10::GetCPUAllocator();
+    ours = new PoolingAllocator();
+    c10::SetCPUAllocator(ours, /*priority=*/0);
+  });
+  return c10::GetCPUAllocator() == ours;
+}
+
+}  // namespace fx
