@@ -13,7 +13,7 @@
 // module's own output. Writes {"env", "results": [...]} as JSON for
 // bench/models/report.py, which sets it beside the Python peers.
 //   fx_models_bench --dir build/bench-models --models resnet18,bert_layer --batches 1,16
-//                   [--threads 2] [--iters 30] [--warmup 5] [--json FILE]
+//                   [--threads 2] [--iters 30] [--warmup 5] [--columns A,B] [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -103,7 +103,8 @@ nlohmann::json error_result(const std::string& model, int batch, const std::stri
 }
 
 std::vector<nlohmann::json> bench_one(const std::string& dir, const std::string& model, int batch,
-                                      int iters, int warmup) {
+                                      int iters, int warmup,
+                                      const std::vector<std::string>& only) {
   std::string stem = dir + "/" + model + "_b" + std::to_string(batch);
   c10::InferenceMode guard;
   torch::jit::Module script = torch::jit::load(stem + ".pt");
@@ -135,6 +136,12 @@ std::vector<nlohmann::json> bench_one(const std::string& dir, const std::string&
   cols[2].name = "fx_opt_no_reuse";
   cols[2].gm = no_reuse.get();
   cols[2].diff = max_abs_diff(no_reuse->forward(inputs), reference);
+  if (!only.empty())
+    cols.erase(std::remove_if(cols.begin(), cols.end(),
+                              [&](const Column& c) {
+                                return std::find(only.begin(), only.end(), c.name) == only.end();
+                              }),
+               cols.end());
   for (Column& c : cols)
     for (int i = 0; i < warmup; ++i) c.gm->forward(inputs);
   // Rounds of a few calls per column, alternating.
@@ -158,6 +165,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> models = {"resnet18", "mobilenet_v2", "efficientnet_b0", "bert_layer",
                                      "mlp"};
   std::vector<int> batches = {1, 16};
+  std::vector<std::string> columns;  // empty: all
   int threads = 2, iters = 30, warmup = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -177,10 +185,11 @@ int main(int argc, char** argv) {
     else if (a == "--iters") iters = std::stoi(value());
     else if (a == "--warmup") warmup = std::stoi(value());
     else if (a == "--json") json_path = value();
+    else if (a == "--columns") columns = split(value());
     else {
       std::cerr << "fx_models_bench: unknown option " << a
                 << "\nusage: fx_models_bench --dir DIR --models A,B --batches 1,16 [--threads N] "
-                   "[--iters N] [--warmup N] [--json FILE]\n";
+                   "[--iters N] [--warmup N] [--columns fx,fx_optimized,fx_opt_no_reuse] [--json FILE]\n";
       return 2;
     }
   }
@@ -194,7 +203,7 @@ int main(int argc, char** argv) {
     for (int batch : batches) {
       std::vector<nlohmann::json> rows;
       try {
-        rows = bench_one(dir, model, batch, iters, warmup);
+        rows = bench_one(dir, model, batch, iters, warmup, columns);
       } catch (const std::exception& e) {
         for (const char* c : {"fx", "fx_optimized", "fx_opt_no_reuse"})
           rows.push_back(error_result(model, batch, c, e.what()));
