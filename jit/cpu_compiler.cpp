@@ -19,6 +19,7 @@
 
 #include "ir/error.h"
 #include "jit/disk_cache.h"
+#include "jit/env.h"
 #include "jit/once_per_key.h"
 
 namespace fx::jit {
@@ -215,8 +216,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
     so = dir / (stem + ".so");
     fs::rename(tmp_so, so, ec);
   }
-  const char* dump = std::getenv("FX_JIT_DUMP");
-  if (dump && std::string(dump) == "1")
+  if (env_jit_dump())
     fs::rename(src, dir / (key + ".cpp"), ec);
   else
     fs::remove(src, ec);
@@ -270,11 +270,8 @@ std::string hash_hex(const std::string& data) {
 std::shared_ptr<const CpuKernel> compile_cpu_kernel(const std::string& source,
                                                     const CpuCompilerOptions& options,
                                                     bool* memory_hit) {
-  std::string compiler = options.compiler;
-  if (compiler.empty()) {
-    const char* env = std::getenv("FX_CXX");
-    compiler = env && *env ? env : "c++";
-  }
+  const std::string compiler =
+      options.compiler.empty() ? env_host_compiler() : options.compiler;
   std::vector<std::string> flags = options.flags.empty() ? default_cpu_flags() : options.flags;
   std::string material = compiler + "\n";
   for (const auto& f : flags) material += f + " ";

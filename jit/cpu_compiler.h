@@ -26,7 +26,7 @@ using CpuKernelFn = void (*)(void* const* ptrs, const int64_t* sizes, const int6
                              int64_t begin, int64_t end);
 
 struct CpuCompilerOptions {
-  std::string compiler;            // empty: $FX_CXX, else "c++"
+  std::string compiler;            // empty: $FX_CXX, else "c++" (jit/env.h)
   std::vector<std::string> flags;  // empty: the defaults below
   std::string cache_dir;           // empty: see Note [Kernel disk cache]
   bool disk_cache = true;

@@ -3,13 +3,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
 #include "ir/error.h"
 #include "jit/cpu_compiler.h"
 #include "jit/disk_cache.h"
+#include "jit/env.h"
 #include "jit/nvrtc.h"
 #include "jit/once_per_key.h"
 

@@ -9,13 +9,13 @@
 //      GraphModule with the old attributes plus the fused modules.
 #include "jit/fuse.h"
 
-#include <cstdlib>
 #include <unordered_map>
 
 #include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "ir/legalize.h"
+#include "jit/env.h"
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
 #include "jit/kernel.h"
@@ -24,11 +24,6 @@
 
 namespace fx::jit {
 namespace {
-
-bool disabled() {
-  const char* v = std::getenv("FX_JIT_DISABLE");
-  return v && std::string(v) == "1";
-}
 
 void check_meta(const Graph& g) {
   for (const Node* n : g.nodes()) {
