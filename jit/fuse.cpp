@@ -82,7 +82,7 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
   register_serialization();  // so that fx::save can write what fuse returns
   std::unique_ptr<Graph> graph = gm.graph().clone();
   Attributes attrs = gm.attributes();
-  if (disabled())
+  if (env_jit_disabled())
     return std::make_unique<GraphModule>(std::move(graph), std::move(attrs), gm.class_name());
   check_meta(*graph);
   Partition p = partition(*graph, options.partition);
@@ -101,8 +101,9 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
       name = "fused_" + std::to_string(next++);
     } while (attrs.modules.count(name) || attrs.values.count(name));
     KernelSpec spec = build_kernel_spec(group, name);
-    auto module = std::make_shared<FusedKernel>(std::move(spec), eager_module(group),
-                                                group.nodes[0]->tensor_meta()->device, options.cpu);
+    auto module = std::make_shared<FusedKernel>(
+        std::move(spec), eager_module(group), group.nodes[0]->tensor_meta()->device, options.cpu,
+        options.cuda ? *options.cuda : cuda_options_sharing_cache(options.cpu));
     attrs.modules[name] = module;
     Args args;
     for (Node* in : group.inputs) args.emplace_back(in);
