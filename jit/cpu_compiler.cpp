@@ -19,6 +19,7 @@
 
 #include "ir/error.h"
 #include "jit/disk_cache.h"
+#include "jit/env.h"
 #include "jit/once_per_key.h"
 
 namespace fx::jit {
@@ -33,6 +34,9 @@ OncePerKey<CpuKernel>& memory_cache() {
 }
 std::atomic<int64_t> g_compiles{0}, g_disk_hits{0}, g_memory_hits{0}, g_failures{0};
 std::atomic<int64_t> g_counter{0};
+
+// A kernel's cache entry is <key>.so (and <key>.so.ok, jit/disk_cache.h).
+constexpr const char* kLibraryExt = ".so";
 
 const std::string& cpu_features() {
   static const std::string flags = [] {
@@ -115,14 +119,13 @@ CpuKernelFn load(const fs::path& so, std::string* why) {
   return reinterpret_cast<CpuKernelFn>(f);
 }
 
-// A valid disk entry, or nullptr (a miss). Both files must pass
-// read_private_file (Note [Kernel cache directory]) before the library is
+// A valid disk entry, or nullptr (a miss). The entry must pass
+// read_cache_entry (Note [Kernel cache directory]) before the library is
 // handed to dlopen.
 std::shared_ptr<CpuKernel> from_disk(const fs::path& dir, const std::string& key) {
-  fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
-  std::string sum, bytes;
-  if (!read_private_file(ok, &sum) || !read_private_file(so, &bytes) || sum != hash_hex(bytes))
-    return nullptr;
+  const fs::path so = dir / (key + kLibraryExt);
+  std::string bytes;
+  if (!read_cache_entry(dir.string(), key, kLibraryExt, &bytes)) return nullptr;
   std::string why;
   if (!loadable_elf(bytes, &why)) return nullptr;
   CpuKernelFn fn = load(so, &why);
@@ -203,20 +206,17 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
     throw CompileError("cannot load the compiled kernel " + tmp_so.string() + ": " + why +
                        "\ncompiler command: " + cmd + "\n" + log);
   }
-  fs::path tmp_ok = dir / (stem + ".ok.tmp");
-  fs::path so = dir / (key + ".so"), ok = dir / (key + ".ok");
-  bool saved = save && write_private_file(tmp_ok, hash_hex(bytes));
+  // The entry is written whole from the bytes checked above; the library
+  // is then loaded from the entry, or (not cached) from a name of its own.
+  fs::path so = dir / (key + kLibraryExt);
+  const bool saved = save && write_cache_entry(dir.string(), key, kLibraryExt, bytes);
   if (saved) {
-    fs::rename(tmp_so, so, ec);
-    if (!ec) fs::rename(tmp_ok, ok, ec);
+    fs::remove(tmp_so, ec);
   } else {
-    // Not cached: load from a private name.
-    fs::remove(tmp_ok, ec);
     so = dir / (stem + ".so");
     fs::rename(tmp_so, so, ec);
   }
-  const char* dump = std::getenv("FX_JIT_DUMP");
-  if (dump && std::string(dump) == "1")
+  if (env_jit_dump())
     fs::rename(src, dir / (key + ".cpp"), ec);
   else
     fs::remove(src, ec);
@@ -225,7 +225,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
     // The compiler said yes but wrote something unusable: do not leave it
     // in the cache for the next process to trip over.
     ++g_failures;
-    if (saved) fs::remove(ok, ec);
+    if (saved) fs::remove(so.string() + ".ok", ec);
     fs::remove(so, ec);
     throw CompileError("cannot load the compiled kernel " + so.string() + ": " + why);
   }
@@ -270,11 +270,8 @@ std::string hash_hex(const std::string& data) {
 std::shared_ptr<const CpuKernel> compile_cpu_kernel(const std::string& source,
                                                     const CpuCompilerOptions& options,
                                                     bool* memory_hit) {
-  std::string compiler = options.compiler;
-  if (compiler.empty()) {
-    const char* env = std::getenv("FX_CXX");
-    compiler = env && *env ? env : "c++";
-  }
+  const std::string compiler =
+      options.compiler.empty() ? env_host_compiler() : options.compiler;
   std::vector<std::string> flags = options.flags.empty() ? default_cpu_flags() : options.flags;
   std::string material = compiler + "\n";
   for (const auto& f : flags) material += f + " ";

@@ -6,11 +6,14 @@
 // [Kernel cache directory] (jit/disk_cache.h: CpuCompilerOptions::cache_dir,
 // else FX_CACHE_DIR, else $XDG_CACHE_HOME/fx/kernels or ~/.cache/fx/kernels,
 // else $TMPDIR/fx-kernels-<euid>; only a directory and files that no other
-// user can write, else no disk cache) as <key>.so plus <key>.ok, which holds
-// a checksum of the .so; both are written to temporary names and renamed into
-// place, so readers never see half an entry. A missing or mismatching
-// checksum, a file that is not a whole shared object for this machine, or one
-// without the kernel in it is a miss (the entry is rebuilt), never a crash.
+// user can write, else no disk cache) as entries of jit/disk_cache.h, as the
+// CUDA kernels' are: <key>.so plus <key>.so.ok, which holds a checksum of the
+// .so, both written to temporary names and renamed into place by
+// write_cache_entry and read back by read_cache_entry, so readers never see
+// half an entry; the library is then loaded from <key>.so. A missing or
+// mismatching checksum, a file that is not a whole shared object for this
+// machine, or one without the kernel in it is a miss (the entry is rebuilt),
+// never a crash.
 // From a cache directory that cannot be written, hits are still loaded and
 // misses are built in private_build_dir() without being saved. The key
 // hashes the source, the compiler, its flags and the CPU's features.
@@ -26,7 +29,7 @@ using CpuKernelFn = void (*)(void* const* ptrs, const int64_t* sizes, const int6
                              int64_t begin, int64_t end);
 
 struct CpuCompilerOptions {
-  std::string compiler;            // empty: $FX_CXX, else "c++"
+  std::string compiler;            // empty: $FX_CXX, else "c++" (jit/env.h)
   std::vector<std::string> flags;  // empty: the defaults below
   std::string cache_dir;           // empty: see Note [Kernel disk cache]
   bool disk_cache = true;

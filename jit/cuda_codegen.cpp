@@ -1,6 +1,6 @@
 // The CUDA C++ target (compiled with NVRTC; no includes beyond the prelude).
-// FxArgs, passed by value, holds only 8-byte fields so the host fills it as an
-// array of 64-bit words: ptr[inputs + outputs], size[rank], stride[inputs * rank], n.
+// The kernel's one parameter, FxArgs, is declared and indexed as CudaArgs
+// describes it (Note [CUDA kernel arguments] in jit/cuda_args.h).
 //   flat: each thread handles `vec` consecutive elements per step of a
 //         grid-stride loop, loading and storing every contiguous operand as
 //         one aligned access of vec elements (16 bytes for the widest type),
@@ -13,6 +13,7 @@
 #include <limits>
 #include <sstream>
 
+#include "jit/cuda_args.h"
 #include "jit/kernel.h"
 #include "jit/ops.h"
 
@@ -47,14 +48,14 @@ bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,
 
 std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool index32) {
   const size_t nin = spec.inputs.size(), nout = spec.outputs.size();
-  const int R = variant.flat ? 1 : variant.rank;
+  const CudaArgs args = cuda_args(spec, variant);
+  const int64_t R = args.rank;
   const int vec = variant.flat ? std::max(1, variant.vec) : 1;
   std::ostringstream os;
   os << "// fx fused kernel " << spec.name << " for NVRTC, variant " << variant.key()
      << (index32 ? " (32-bit indexing)" : " (64-bit indexing)") << "\n";
   os << kernel_prelude();
-  os << "\nstruct FxArgs {\n  void* ptr[" << nin + nout << "];\n  long long size[" << R
-     << "];\n  long long stride[" << (nin ? nin * R : 1) << "];\n  long long n;\n};\n";
+  os << "\n" << args.declaration();
   if (vec > 1)
     os << "template <typename T, int N> struct alignas(sizeof(T) * N) FxVec { T v[N]; };\n";
   os << "typedef " << (index32 ? "int" : "long long") << " index_t;\n";
@@ -119,7 +120,8 @@ std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool ind
   os << "#pragma unroll\n    for (int d = " << R - 1 << "; d >= 0; --d) {\n";
   os << "      const index_t idx = r % (index_t)args.size[d];\n      r /= (index_t)args.size[d];\n";
   for (size_t k = 0; k < nin; ++k)
-    os << "      off" << k << " += idx * (index_t)args.stride[" << k * R << " + d];\n";
+    os << "      off" << k << " += idx * (index_t)args.stride["
+       << args.stride_index(static_cast<int64_t>(k), 0) << " + d];\n";
   os << "    }\n" << element_body(spec, in_refs, out_refs, "    ") << "  }\n}\n";
   return os.str();
 }

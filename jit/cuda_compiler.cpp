@@ -3,13 +3,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
 #include "ir/error.h"
 #include "jit/cpu_compiler.h"
 #include "jit/disk_cache.h"
+#include "jit/env.h"
 #include "jit/nvrtc.h"
 #include "jit/once_per_key.h"
 
@@ -61,8 +61,7 @@ std::shared_ptr<const CudaKernel> build(const std::string& source, const std::st
     throw;
   }
   if (!dir.empty()) write_cache_entry(dir, key, ext, image);
-  if (const char* dump = std::getenv("FX_JIT_DUMP");
-      !dir.empty() && dump && std::string(dump) == "1")
+  if (!dir.empty() && env_jit_dump())
     write_private_file(std::filesystem::path(dir) / (key + ".cu"), source);
   auto load_start = std::chrono::steady_clock::now();
   k->function = std::make_shared<CudaFunction>(image, device, name);
@@ -72,6 +71,13 @@ std::shared_ptr<const CudaKernel> build(const std::string& source, const std::st
 }
 
 }  // namespace
+
+CudaCompilerOptions cuda_options_sharing_cache(const CpuCompilerOptions& cpu) {
+  CudaCompilerOptions o;
+  o.cache_dir = cpu.cache_dir;
+  o.disk_cache = cpu.disk_cache;
+  return o;
+}
 
 std::shared_ptr<const CudaKernel> compile_cuda_kernel(const std::string& source,
                                                       const std::string& name, int device,

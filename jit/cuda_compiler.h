@@ -18,6 +18,10 @@ struct CudaCompilerOptions {
   std::string arch;  // empty: the device's (nvrtc_target_arch of cuda_device_arch)
 };
 
+// Options for CUDA kernels that cache where cpu does: its cache_dir and
+// disk_cache, the device's architecture.
+CudaCompilerOptions cuda_options_sharing_cache(const CpuCompilerOptions& cpu);
+
 struct CudaKernel {
   std::shared_ptr<CudaFunction> function;
   std::string key;

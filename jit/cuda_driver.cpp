@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ir/error.h"
+#include "jit/env.h"
 #include "jit/nvrtc.h"
 
 #if FX_HAVE_CUDA
@@ -56,9 +57,8 @@ bool bind(void* lib, const char* name, F& fn, std::string& why) {
 Driver& driver() {
   static Driver* d = [] {
     auto* d = new Driver;  // lives for the process: modules may outlive static destructors
-    const char* path = std::getenv("FX_CUDA_DRIVER");
-    if (!path || !*path) path = "libcuda.so.1";
-    void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const std::string path = env_cuda_driver();
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
       const char* e = dlerror();
       d->why = std::string("cannot load the CUDA driver (") + path + "): " + (e ? e : "unknown");

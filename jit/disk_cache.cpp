@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "jit/cpu_compiler.h"
+#include "jit/env.h"
 
 namespace fx::jit {
 namespace {
@@ -122,7 +123,7 @@ bool is_private_dir(const std::string& dir, std::string* why) {
 std::string kernel_cache_dir(const std::string& requested) {
   const char* no_cache = "kernels are compiled without a disk cache";
   if (!requested.empty()) return checked(requested, no_cache);
-  if (const char* d = std::getenv("FX_CACHE_DIR"); d && *d) return checked(d, no_cache);
+  if (const std::string d = env_cache_dir(); !d.empty()) return checked(d, no_cache);
   const std::string fallback =
       (fs::path(temp_dir()) / ("fx-kernels-" + std::to_string(geteuid()))).string();
   std::string home;

@@ -7,8 +7,10 @@
 // Note [Kernel cache directory]: a cache hit is code this process runs (a
 // shared library handed to dlopen, a CUBIN handed to the driver), so fx reads
 // and writes kernels only in a directory that no other user can write:
-//   1. the requested directory (CpuCompilerOptions::cache_dir, which fuse
-//      also gives CUDA kernels), else $FX_CACHE_DIR;
+//   1. the requested directory (CpuCompilerOptions::cache_dir for CPU
+//      kernels, CudaCompilerOptions::cache_dir for CUDA ones; fuse gives CUDA
+//      kernels the CPU one unless FuseOptions::cuda is set), else
+//      $FX_CACHE_DIR (jit/env.h);
 //   2. else $XDG_CACHE_HOME/fx/kernels (an absolute XDG_CACHE_HOME), else
 //      $HOME/.cache/fx/kernels;
 //   3. else, or when the directory of 2 is refused, $TMPDIR/fx-kernels-<euid>

@@ -9,13 +9,13 @@
 //      GraphModule with the old attributes plus the fused modules.
 #include "jit/fuse.h"
 
-#include <cstdlib>
 #include <unordered_map>
 
 #include <c10/util/Exception.h>
 
 #include "ir/error.h"
 #include "ir/legalize.h"
+#include "jit/env.h"
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
 #include "jit/kernel.h"
@@ -24,11 +24,6 @@
 
 namespace fx::jit {
 namespace {
-
-bool disabled() {
-  const char* v = std::getenv("FX_JIT_DISABLE");
-  return v && std::string(v) == "1";
-}
 
 void check_meta(const Graph& g) {
   for (const Node* n : g.nodes()) {
@@ -87,7 +82,7 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
   register_serialization();  // so that fx::save can write what fuse returns
   std::unique_ptr<Graph> graph = gm.graph().clone();
   Attributes attrs = gm.attributes();
-  if (disabled())
+  if (env_jit_disabled())
     return std::make_unique<GraphModule>(std::move(graph), std::move(attrs), gm.class_name());
   check_meta(*graph);
   Partition p = partition(*graph, options.partition);
@@ -106,8 +101,9 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
       name = "fused_" + std::to_string(next++);
     } while (attrs.modules.count(name) || attrs.values.count(name));
     KernelSpec spec = build_kernel_spec(group, name);
-    auto module = std::make_shared<FusedKernel>(std::move(spec), eager_module(group),
-                                                group.nodes[0]->tensor_meta()->device, options.cpu);
+    auto module = std::make_shared<FusedKernel>(
+        std::move(spec), eager_module(group), group.nodes[0]->tensor_meta()->device, options.cpu,
+        options.cuda ? *options.cuda : cuda_options_sharing_cache(options.cpu));
     attrs.modules[name] = module;
     Args args;
     for (Node* in : group.inputs) args.emplace_back(in);

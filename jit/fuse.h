@@ -7,12 +7,14 @@
 //
 // REQUIRES: tensor_meta on the nodes (run shape_prop, or symbolic_trace).
 // FX_JIT_DISABLE=1 turns fusion off (fuse returns an unfused copy);
-// FX_JIT_DUMP=1 keeps generated sources beside the cached kernels.
+// FX_JIT_DUMP=1 keeps generated sources beside the cached kernels (jit/env.h).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "jit/cpu_compiler.h"
+#include "jit/cuda_compiler.h"
 #include "jit/partition.h"
 #include "runtime/graph_module.h"
 
@@ -23,6 +25,9 @@ struct FuseOptions {
   enum class Backend { kAuto, kCpu, kCuda } backend = Backend::kAuto;
   PartitionOptions partition;
   CpuCompilerOptions cpu;  // host compiler, flags, cache directory
+  // NVRTC options and the cache of CUDA kernels. Unset: CUDA kernels cache
+  // where CPU ones do (cpu.cache_dir and cpu.disk_cache).
+  std::optional<CudaCompilerOptions> cuda;
 };
 
 std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options = {});

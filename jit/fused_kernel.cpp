@@ -7,8 +7,11 @@
 //      every operand walks contiguously, pick the Variant, fetch its kernel
 //      (compiling once);
 //   4. CPU: run it over chunks on ATen's intra-op threads (Note [Threads for
-//      CPU kernels]). CUDA: launch it with the driver API on LibTorch's current
-//      stream of that device (Note [CUDA launches]).
+//      CPU kernels], jit/fused_cpu_launch.cpp). CUDA: launch it with the
+//      driver API on LibTorch's current stream of that device (Note [CUDA
+//      launches], jit/fused_cuda_launch.cpp).
+// The collapsing and the Variant are jit/fused_layout.h's; row kernels run
+// here (run_rows).
 #include "jit/fused_kernel.h"
 
 #include <algorithm>
@@ -18,59 +21,19 @@
 
 #include <ATen/ATen.h>
 #include <ATen/EmptyTensor.h>
-#include <ATen/Parallel.h>
-#include <ATen/TensorIterator.h>
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <sys/mman.h>
 
 #include "ir/error.h"
-#include "jit/cuda_driver.h"
+#include "jit/cpu_parallel.h"
+#include "jit/env.h"
+#include "jit/fused_layout.h"
 #include "runtime/buffer_pool.h"
-
-#if FX_HAVE_CUDA
-#include <c10/cuda/CUDAStream.h>
-#endif
 
 namespace fx::jit {
 namespace {
-
-constexpr int64_t kGrain = 32768;  // elements per chunk, as ATen's GRAIN_SIZE
-
-// Note [Threads for CPU kernels]: at::parallel_for is a header template, and
-// with LibTorch's OpenMP backend its `#pragma omp parallel` only takes effect
-// in translation units compiled with -fopenmp, which fx's are not: it silently
-// ran every chunk on the calling thread (one core of two at 16M elements).
-// TensorIteratorBase::for_each is compiled inside LibTorch, so it splits a
-// range over ATen's own intra-op threads (the pool eager ops use, so the two
-// never oversubscribe each other). We iterate a byte view of n elements laid
-// over `anchor` (at least n bytes, never read or written) and recover each
-// chunk's [begin, end) from its pointer.
-template <typename F>
-void parallel_range(int64_t n, int64_t grain, const at::Tensor& anchor, const F& f) {
-  if (n <= grain || at::get_num_threads() <= 1 || at::in_parallel_region()) {
-    f(0, n);
-    return;
-  }
-  at::Tensor bytes = at::from_blob(anchor.data_ptr(), {n}, at::TensorOptions().dtype(at::kByte));
-  const char* base = static_cast<const char*>(bytes.const_data_ptr());
-  at::TensorIterator iter = at::TensorIteratorConfig()
-                                .add_output(bytes)
-                                .resize_outputs(false)
-                                .check_all_same_dtype(false)
-                                .set_check_mem_overlap(false)
-                                .build();
-  iter.for_each(
-      [&](char** data, const int64_t* strides, int64_t size0, int64_t size1) {
-        // One tensor, one dim: strides[0] == 1 (bytes); rows only if ATen split it.
-        for (int64_t r = 0; r < size1; ++r) {
-          int64_t begin = data[0] + r * strides[1] - base;
-          f(begin, begin + size0);
-        }
-      },
-      grain);
-}
 
 // Note [Huge pages for large outputs]: a fused kernel's output is fresh
 // memory on every call (as in eager). Above glibc's largest mmap threshold
@@ -114,10 +77,7 @@ class HugePageAllocator final : public c10::Allocator {
 };
 
 bool huge_pages_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("FX_JIT_HUGEPAGES");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
+  static const bool on = env_jit_hugepages();
   return on;
 }
 
@@ -136,91 +96,18 @@ at::Tensor empty_output(const std::vector<int64_t>& shape, c10::ScalarType dtype
 
 }  // namespace
 
-// Dimensions of the loop after collapsing: sizes outermost first, and per
-// input its strides in elements (0 where it broadcasts).
-struct FusedLayout {
-  std::vector<int64_t> sizes;
-  std::vector<std::vector<int64_t>> strides;
-};
-
-namespace {
-
-FusedLayout collapse(const std::vector<int64_t>& shape, const std::vector<at::Tensor>& ins) {
-  const size_t nin = ins.size();
-  const int64_t R0 = static_cast<int64_t>(shape.size());
-  FusedLayout l;
-  l.strides.resize(nin);
-  // From the innermost dim outwards, merging a dim into the previous one when
-  // every input walks both as one.
-  for (int64_t d = R0 - 1; d >= 0; --d) {
-    if (shape[d] == 1) continue;
-    std::vector<int64_t> st(nin);
-    for (size_t k = 0; k < nin; ++k) {
-      int64_t kd = d - (R0 - ins[k].dim());
-      st[k] = (kd < 0 || ins[k].size(kd) == 1) ? 0 : ins[k].stride(kd);
-    }
-    if (!l.sizes.empty()) {
-      bool merge = true;
-      for (size_t k = 0; k < nin && merge; ++k)
-        merge = st[k] == l.strides[k].back() * l.sizes.back();
-      if (merge) {
-        l.sizes.back() *= shape[d];
-        continue;
-      }
-    }
-    l.sizes.push_back(shape[d]);
-    for (size_t k = 0; k < nin; ++k) l.strides[k].push_back(st[k]);
-  }
-  std::reverse(l.sizes.begin(), l.sizes.end());
-  for (auto& s : l.strides) std::reverse(s.begin(), s.end());
-  return l;
-}
-
-Variant pick_variant(const FusedLayout& l) {
-  const int R = static_cast<int>(l.sizes.size());
-  Variant v;
-  v.flat = R == 0;
-  if (R == 1) {
-    v.flat = true;
-    for (const auto& st : l.strides) v.flat = v.flat && (st[0] == 0 || st[0] == 1);
-  }
-  v.rank = std::max(R, 1);
-  for (const auto& st : l.strides) {
-    int64_t inner = R == 0 ? 0 : st[R - 1];
-    v.pattern += inner == 0 ? 'b' : inner == 1 ? 'c' : 's';
-  }
-  return v;
-}
-
-// Note [CUDA launches]: blocks of 256 threads in a grid-stride loop, at most
-// 32 blocks per multiprocessor (4 waves of the 8 that fit), fewer when there
-// is less work. On an H200 this beat 4, 8 and 16 blocks per SM on the 8- and
-// 16-op benchmark chains by up to 7%, and 32-byte vector accesses did not help
-// (bench/RESULTS.md, GPU sweep). The kernel's argument is one struct of 64-bit
-// words (jit/cuda_codegen.cpp), passed by value.
-constexpr unsigned kCudaBlock = 256;
-
-// What FusedKernel::sources() lists a CUDA kernel under.
-std::string cuda_kernel_key(const Variant& v, bool index32) {
-  return "cuda_" + v.key() + (index32 ? "_i32" : "_i64");
-}
-std::atomic<int> g_vector_bytes{16}, g_blocks_per_sm{32};
-
-}  // namespace
-
-void set_cuda_launch_tuning(CudaLaunchTuning t) {
-  g_vector_bytes = t.vector_bytes >= 32 ? 32 : 16;
-  g_blocks_per_sm = std::max(1, std::min(t.blocks_per_sm, 64));
-}
-
-CudaLaunchTuning cuda_launch_tuning() { return {g_vector_bytes.load(), g_blocks_per_sm.load()}; }
-
 FusedKernel::FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
-                         CpuCompilerOptions cpu_options)
+                         CpuCompilerOptions cpu_options, CudaCompilerOptions cuda_options)
     : spec_(std::move(spec)),
       eager_(std::move(eager)),
       device_(device),
-      cpu_options_(std::move(cpu_options)) {}
+      cpu_options_(std::move(cpu_options)),
+      cuda_options_(std::move(cuda_options)) {}
+
+FusedKernel::FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
+                         CpuCompilerOptions cpu_options)
+    : FusedKernel(std::move(spec), std::move(eager), device, cpu_options,
+                  cuda_options_sharing_cache(cpu_options)) {}
 
 std::map<std::string, std::string> FusedKernel::sources() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -279,55 +166,6 @@ void FusedKernel::note_kernel(const std::string& key, const Variant& v, const st
     ++cache_hits_;
   else
     compile_ms_ += compile_ms;
-}
-
-std::shared_ptr<const CpuKernel> FusedKernel::kernel_for(const Variant& v) {
-  std::string key = v.key();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = kernels_.find(key);
-    if (it != kernels_.end()) return it->second;
-  }
-  std::string src = source(v);
-  bool memory_hit = false;
-  std::shared_ptr<const CpuKernel> k;
-  try {
-    k = compile_cpu_kernel(src, cpu_options_, &memory_hit);
-  } catch (const std::exception& e) {
-    fail(key, v, src, e.what());
-    return nullptr;
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  note_kernel(key, v, src, memory_hit || k->from_disk, k->compile_ms);
-  kernels_[key] = k;
-  return k;
-}
-
-std::shared_ptr<const CudaKernel> FusedKernel::cuda_kernel_for(const Variant& v, bool index32,
-                                                               int device) {
-  std::string key = cuda_kernel_key(v, index32);
-  std::string cache_key = key + "@" + std::to_string(device);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = cuda_kernels_.find(cache_key);
-    if (it != cuda_kernels_.end()) return it->second;
-  }
-  std::string src = fx::jit::cuda_source(spec_, v, index32);
-  CudaCompilerOptions o;
-  o.cache_dir = cpu_options_.cache_dir;
-  o.disk_cache = cpu_options_.disk_cache;
-  bool memory_hit = false;
-  std::shared_ptr<const CudaKernel> k;
-  try {
-    k = compile_cuda_kernel(src, spec_.name, device, o, &memory_hit);
-  } catch (const std::exception& e) {
-    fail(key, v, src, e.what());
-    return nullptr;
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  note_kernel(key, v, src, memory_hit || k->from_disk, k->compile_ms);
-  cuda_kernels_[cache_key] = k;
-  return k;
 }
 
 c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwargs& kwargs) {
@@ -396,30 +234,9 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
     std::vector<void*> ptrs;
     for (auto& t : ins) ptrs.push_back(t.data_ptr());
     for (auto& t : outs) ptrs.push_back(t.data_ptr());
-    const int R = static_cast<int>(layout.sizes.size());
-    if (cuda) {
-      if (!launch_cuda(v, layout, ptrs, numel, device->index())) return run_eager(std::move(args));
-    } else {
-      auto kernel = kernel_for(v);
-      if (!kernel) return run_eager(std::move(args));
-      std::vector<int64_t> flat_strides;
-      for (const auto& st : layout.strides)
-        flat_strides.insert(flat_strides.end(), st.begin(), st.end());
-      const int64_t* sizes = layout.sizes.data();
-      CpuKernelFn fn = kernel->fn;
-      ++kernel_calls_;
-      if (v.flat) {
-        parallel_range(numel, kGrain, outs[0], [&](int64_t b, int64_t e) {
-          fn(ptrs.data(), sizes, flat_strides.data(), b, e);
-        });
-      } else {
-        int64_t inner = layout.sizes[R - 1];
-        int64_t rows = numel / inner;
-        parallel_range(
-            rows, std::max<int64_t>(1, kGrain / inner), outs[0],
-            [&](int64_t b, int64_t e) { fn(ptrs.data(), sizes, flat_strides.data(), b, e); });
-      }
-    }
+    const bool ran = cuda ? launch_cuda(v, layout, ptrs, numel, device->index())
+                          : launch_cpu(v, layout, ptrs, numel, outs[0]);
+    if (!ran) return run_eager(std::move(args));
   }
   if (nhwc)
     for (at::Tensor& t : outs) t = t.permute({0, 3, 1, 2});
@@ -593,57 +410,6 @@ c10::IValue FusedKernel::run_rows(std::vector<c10::IValue> args,
   if (outs.size() == 1) return outs[0];
   std::vector<c10::IValue> items(outs.begin(), outs.end());
   return c10::ivalue::Tuple::create(std::move(items));
-}
-
-bool FusedKernel::launch_cuda(Variant v, const FusedLayout& layout, const std::vector<void*>& ptrs,
-                              int64_t numel, int device) {
-#if FX_HAVE_CUDA
-  const size_t nin = spec_.inputs.size();
-  if (v.flat) {
-    // Vector accesses need every contiguous operand aligned to a whole vector.
-    int vec = cuda_vector_width(spec_, v.pattern, g_vector_bytes.load());
-    for (size_t k = 0; k < ptrs.size() && vec > 1; ++k) {
-      if (k < nin && v.pattern[k] != 'c') continue;
-      size_t bytes = c10::elementSize(k < nin ? spec_.inputs[k] : spec_.outputs[k - nin]) * vec;
-      if (reinterpret_cast<uintptr_t>(ptrs[k]) % bytes != 0) vec = 1;
-    }
-    v.vec = vec;
-  }
-  const int64_t work = v.flat ? (numel + v.vec - 1) / v.vec : numel;
-  const int64_t max_blocks = int64_t{g_blocks_per_sm.load()} * cuda_sm_count(device);
-  const int64_t blocks =
-      std::max<int64_t>(1, std::min<int64_t>(max_blocks, (work + kCudaBlock - 1) / kCudaBlock));
-  const bool index32 =
-      fits_32bit_index(numel, layout.sizes, layout.strides, blocks * kCudaBlock * v.vec);
-  auto kernel = cuda_kernel_for(v, index32, device);
-  if (!kernel) return false;
-  // FxArgs: ptr[nin + nout], size[R], stride[max(nin * R, 1)], n; R = 1 when flat.
-  std::vector<int64_t> words;
-  for (void* p : ptrs) words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(p)));
-  if (v.flat) {
-    words.push_back(numel);
-    for (size_t i = 0; i < std::max<size_t>(nin, 1); ++i) words.push_back(0);
-  } else {
-    words.insert(words.end(), layout.sizes.begin(), layout.sizes.end());
-    for (const auto& st : layout.strides) words.insert(words.end(), st.begin(), st.end());
-    if (nin == 0) words.push_back(0);
-  }
-  words.push_back(numel);
-  cudaStream_t stream =
-      c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
-  try {
-    kernel->function->launch(words.data(), words.size() * sizeof(int64_t),
-                             static_cast<unsigned>(blocks), kCudaBlock, stream);
-  } catch (const std::exception& e) {
-    fail(cuda_kernel_key(v, index32), v, "", e.what());
-    return false;
-  }
-  ++kernel_calls_;
-  return true;
-#else
-  (void)v, (void)layout, (void)ptrs, (void)numel, (void)device;
-  return false;
-#endif
 }
 
 }  // namespace fx::jit

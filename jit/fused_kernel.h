@@ -25,7 +25,7 @@ namespace fx::jit {
 
 struct FusedLayout;
 
-// How CUDA kernels are launched (Note [CUDA launches] in fused_kernel.cpp):
+// How CUDA kernels are launched (Note [CUDA launches] in fused_cuda_launch.cpp):
 // bytes per vector access of each contiguous operand (16 or 32) and the most
 // blocks of 256 threads per multiprocessor. Process-wide; for benchmarks that
 // compare settings (bench/gpu_check.cpp). Values are clamped to sane ranges.
@@ -39,6 +39,11 @@ CudaLaunchTuning cuda_launch_tuning();
 class FusedKernel : public Module {
  public:
   // eager: a GraphModule of the group's original nodes (same inputs and outputs).
+  // CPU kernels are compiled with cpu_options, CUDA kernels with cuda_options
+  // (each with its own cache directory and disk_cache switch).
+  FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
+              CpuCompilerOptions cpu_options, CudaCompilerOptions cuda_options);
+  // CUDA kernels share cpu_options' cache_dir and disk_cache.
   FusedKernel(KernelSpec spec, std::unique_ptr<GraphModule> eager, c10::Device device,
               CpuCompilerOptions cpu_options);
   FusedKernel(const FusedKernel&) = delete;
@@ -67,13 +72,21 @@ class FusedKernel : public Module {
   std::string fallback_reason() const;
   const GraphModule& eager_module() const { return *eager_; }
   c10::Device device() const { return device_; }  // where fuse placed the group
+  const CpuCompilerOptions& cpu_options() const { return cpu_options_; }
+  const CudaCompilerOptions& cuda_options() const { return cuda_options_; }
 
  private:
   c10::IValue run_eager(std::vector<c10::IValue> args);
   // A row kernel's call (Note [Row kernels] in jit/kernel.h); ins are the
   // checked inputs, all on the CPU.
   c10::IValue run_rows(std::vector<c10::IValue> args, const std::vector<at::Tensor>& ins);
+  // jit/fused_cpu_launch.cpp
   std::shared_ptr<const CpuKernel> kernel_for(const Variant& v);
+  // Runs the CPU kernel for v over ATen's threads; anchor is an output of at
+  // least numel bytes (false: it could not be compiled or loaded).
+  bool launch_cpu(const Variant& v, const FusedLayout& layout, const std::vector<void*>& ptrs,
+                  int64_t numel, const at::Tensor& anchor);
+  // jit/fused_cuda_launch.cpp
   std::shared_ptr<const CudaKernel> cuda_kernel_for(const Variant& v, bool index32, int device);
   // Launches the CUDA kernel for v (false: it could not be compiled or loaded).
   bool launch_cuda(Variant v, const FusedLayout& layout, const std::vector<void*>& ptrs,
@@ -88,6 +101,7 @@ class FusedKernel : public Module {
   std::unique_ptr<GraphModule> eager_;
   c10::Device device_;
   CpuCompilerOptions cpu_options_;
+  CudaCompilerOptions cuda_options_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const CpuKernel>> kernels_;
   std::map<std::string, std::shared_ptr<const CudaKernel>> cuda_kernels_;

@@ -5,8 +5,9 @@
 // members). Loading rebuilds the KernelSpec from that graph with the code fuse
 // uses, so the spec always describes the nodes it stands for; compiled kernels
 // are not saved, they are compiled again (or found in the disk cache) on first
-// call. Deliberately not saved: the CpuCompilerOptions given to fuse (loaded
-// kernels use the defaults, so FX_CXX and FX_CACHE_DIR apply).
+// call. Deliberately not saved: the CpuCompilerOptions and CudaCompilerOptions
+// given to fuse (loaded kernels use the defaults, so FX_CXX and FX_CACHE_DIR
+// apply).
 #pragma once
 
 namespace fx::jit {

@@ -175,7 +175,7 @@ struct Planted {
 Planted plant(const fs::path& dir, const std::string& key, const fs::path& work) {
   static std::atomic<int> counter{0};
   const std::string n = std::to_string(counter++);
-  Planted p{dir / (key + ".so"), dir / (key + ".ok"), work / ("planted_" + n + ".loaded")};
+  Planted p{dir / (key + ".so"), dir / (key + ".so.ok"), work / ("planted_" + n + ".loaded")};
   const fs::path src = work / ("planted_" + n + ".cpp"), lib = work / ("planted_" + n + ".so");
   std::ofstream(src) << "#include <cstdint>\n#include <cstdio>\n"
                         "__attribute__((constructor)) static void fx_planted() {\n"
