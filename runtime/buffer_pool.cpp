@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 
@@ -45,7 +46,10 @@ Registry& registry() {
 }
 
 thread_local BufferPool* t_active = nullptr;
-c10::Allocator* g_wrapped = nullptr;
+// Set once, before fx's allocator is installed; read by any thread that
+// reaches that allocator through LibTorch's CPU slot.
+std::atomic<c10::Allocator*> g_wrapped{nullptr};
+c10::Allocator* wrapped() { return g_wrapped.load(std::memory_order_acquire); }
 
 void free_block(void* p) {
   Live live;
@@ -59,7 +63,7 @@ void free_block(void* p) {
     }
   }
   // Not ours: a raw allocation the wrapped allocator made.
-  if (!live.pool) return g_wrapped->raw_deleter()(p);
+  if (!live.pool) return wrapped()->raw_deleter()(p);
   live.pool->give(p, live.bytes);
 }
 
@@ -67,10 +71,10 @@ class PoolingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) override {
     BufferPool* pool = t_active;
-    if (!pool || n < kMinPooled) return g_wrapped->allocate(n);
+    if (!pool || n < kMinPooled) return wrapped()->allocate(n);
     const size_t bytes = rounded(n);
     void* p = pool->take(bytes);
-    if (!p) return g_wrapped->allocate(n);  // out of memory: the wrapped one reports it
+    if (!p) return wrapped()->allocate(n);  // out of memory: the wrapped one reports it
     {
       Registry& r = registry();
       std::lock_guard<std::mutex> lock(r.mutex);
@@ -79,7 +83,7 @@ class PoolingAllocator final : public c10::Allocator {
     return {p, p, &free_block, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override {
-    return g_wrapped->raw_deleter() ? &free_block : nullptr;
+    return wrapped()->raw_deleter() ? &free_block : nullptr;
   }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
@@ -153,7 +157,7 @@ bool BufferPool::installed() {
   static PoolingAllocator* ours = nullptr;
   static std::once_flag once;
   std::call_once(once, [] {
-    g_wrapped = c10::GetCPUAllocator();
+    g_wrapped.store(c10::GetCPUAllocator(), std::memory_order_release);
     ours = new PoolingAllocator();
     c10::SetCPUAllocator(ours, /*priority=*/0);
   });
