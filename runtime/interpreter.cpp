@@ -17,6 +17,7 @@ namespace fx {
 Interpreter::Interpreter(GraphModule& module, bool garbage_collect_values)
     : module_(module), gc_(garbage_collect_values) {
   if (gc_) last_uses_ = last_uses(module_.graph());
+  for (const Node* n : module_.graph().nodes()) lowered_.emplace_back(n, std::nullopt);
 }
 
 c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
@@ -32,7 +33,9 @@ c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
 c10::IValue Interpreter::run(std::vector<c10::IValue> args) {
   inputs_ = module_.codegen().process_inputs(std::move(args));
   next_input_ = 0;
+  at_ = 0;
   for (const Node* n : module_.graph().nodes()) {
+    ++at_;
     if (env_.count(n)) continue;
     c10::IValue value;
     try {
@@ -69,8 +72,16 @@ c10::IValue Interpreter::run_node(const Node& n) {
 }
 
 const LoweredNode& Interpreter::lowered(const Node& n) {
-  auto it = lowered_.find(&n);
-  if (it == lowered_.end()) it = lowered_.emplace(&n, lower_node(n)).first;
+  // Values are bound to schemas when called (overrides may change them).
+  auto lower = [&] { return lower_node(n, /*operands=*/false); };
+  // run() walks the nodes in order: the node it is at is found without a look-up.
+  if (at_ > 0 && at_ <= lowered_.size() && lowered_[at_ - 1].first == &n) {
+    std::optional<LoweredNode>& l = lowered_[at_ - 1].second;
+    if (!l) l = lower();
+    return *l;
+  }
+  auto it = other_lowered_.find(&n);
+  if (it == other_lowered_.end()) it = other_lowered_.emplace(&n, lower()).first;
   return it->second;
 }
 

@@ -18,6 +18,7 @@
 // forward does.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,7 +75,11 @@ class Interpreter {
   bool gc_;
   std::unordered_map<const Node*, c10::IValue> env_;
   std::unordered_map<const Node*, std::vector<const Node*>> last_uses_;
-  std::unordered_map<const Node*, LoweredNode> lowered_;
+  // Lowerings in graph order, made on first use, and where run() is (one
+  // past the node it runs); nodes met otherwise are lowered into the map.
+  std::vector<std::pair<const Node*, std::optional<LoweredNode>>> lowered_;
+  size_t at_ = 0;
+  std::unordered_map<const Node*, LoweredNode> other_lowered_;
   std::vector<c10::IValue> inputs_;
   size_t next_input_ = 0;
 };

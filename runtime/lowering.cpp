@@ -217,11 +217,11 @@ c10::IValue MethodCall::call(std::vector<c10::IValue> args, const IValueKwargs& 
   return call_operator(op, std::move(args), kwargs);
 }
 
-LoweredNode lower_node(const Node& n) {
+LoweredNode lower_node(const Node& n, bool operands) {
   LoweredNode l;
   l.node = &n;
-  l.target = n.target();
   auto positional = [&] {
+    if (!operands) return;
     for (const Argument& a : n.args()) l.inputs.push_back(operand_of(a, nullptr, n));
     for (const auto& kv : n.kwargs())
       l.kwargs.emplace_back(kv.first, operand_of(kv.second, nullptr, n));
@@ -246,7 +246,7 @@ LoweredNode lower_node(const Node& n) {
           throw_node_error(n, e.what());
         }
         std::string why;
-        if (!bind_operands(n, l.op->schema(), &l.inputs, &why))
+        if (operands && !bind_operands(n, l.op->schema(), &l.inputs, &why))
           throw_node_error(
               n, n.target() + " " + why + "; its schema is " + c10::toString(l.op->schema()));
         break;
@@ -275,7 +275,8 @@ LoweredNode lower_node(const Node& n) {
       break;
     case Op::Output:
       l.kind = LoweredNode::Kind::kOutput;
-      l.inputs.push_back(operand_of(n.args().empty() ? no_argument() : n.args()[0], nullptr, n));
+      if (operands)
+        l.inputs.push_back(operand_of(n.args().empty() ? no_argument() : n.args()[0], nullptr, n));
       break;
   }
   return l;

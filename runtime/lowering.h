@@ -134,7 +134,6 @@ struct LoweredNode {
   };
   Kind kind = Kind::kOutput;
   const Node* node = nullptr;
-  std::string target;  // the node's target (placeholders: the input's name)
 
   bool varargs = false;                      // kPlaceholder: `*args`
   std::optional<c10::IValue> default_value;  // kPlaceholder
@@ -150,6 +149,10 @@ struct LoweredNode {
   std::vector<std::pair<std::string, Operand>> kwargs;
 };
 
-LoweredNode lower_node(const Node& n);
+// With operands false, inputs and kwargs stay empty and an operator's
+// arguments are not bound to its schema here: for a caller that binds values
+// when it calls (the Interpreter, whose hooks may change them), with the same
+// bind_arguments and coercions.
+LoweredNode lower_node(const Node& n, bool operands = true);
 
 }  // namespace fx

@@ -78,7 +78,7 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
     LoweredNode l = lower_node(*n);
     Instr instr(l.kind);
     instr.where = describe(*n);
-    instr.name = l.target;
+    instr.name = n->target();
     instr.out = slot_of.at(n);
     auto dead = dead_after.find(n);
     if (dead != dead_after.end() && n->op() != Op::Output)
