@@ -10,6 +10,13 @@
 // that lacks it) the slot is emptied, and a Program that reads it raises an
 // fx::RuntimeError naming the attribute rather than running on the old value.
 //
+// What a slot sees: everything fx does to the module tree (set_attr,
+// add_submodule, delete_submodule, to(), load_state_dict) and every in-place
+// change of a tensor (copy_, set_data, torch::load), since the slot holds the
+// tensor itself. Not seen until recompile(): rebinding a tree entry through
+// torch::nn::Module's own API (replace_module on a node of the tree), which
+// fx is not told about.
+//
 // Slots are written only while no forward runs (GraphModule's thread-safety
 // rule for mutations), so reads take no lock.
 #pragma once
