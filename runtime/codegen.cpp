@@ -23,6 +23,7 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/last_use.h"
+#include "runtime/lowering.h"
 #include "runtime/operator.h"
 
 namespace fx {
@@ -300,8 +301,10 @@ class Emitter {
     return out + "})";
   }
 
-  std::string operator_call(const Node* n, const c10::OperatorHandle& op, bool typed,
-                            VarKind* kind);
+  // A call of op with bound (the node's arguments in schema order, from its
+  // lowering): typed through at::_ops, or boxed through the dispatcher.
+  std::string operator_call(const Node* n, const c10::OperatorHandle& op,
+                            const std::vector<Operand>& bound, bool typed, VarKind* kind);
 
   const CodeGen& cg_;
   std::unordered_map<const Node*, std::string> names_;
@@ -310,21 +313,11 @@ class Emitter {
   mutable std::unordered_map<const void*, size_t> constants_;
 };
 
-std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op, bool typed,
-                                   VarKind* kind) {
+std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op,
+                                   const std::vector<Operand>& bound, bool typed, VarKind* kind) {
   const c10::FunctionSchema& schema = op.schema();
-  std::vector<std::string> kw_names;
-  for (const auto& kv : n->kwargs()) kw_names.push_back(kv.first);
-  Binding binding;
-  std::string why;
-  if (!bind_arguments(schema, n->args().size(), kw_names, &binding, &why))
-    throw_node_error(*n, n->target() + " " + why);
-  auto actual = [&](size_t i) -> const Argument* {
-    int src = binding.sources[i];
-    if (src == Binding::kDefault) return nullptr;
-    if (src >= Binding::kFromKwarg) return &n->kwargs()[src - Binding::kFromKwarg].second;
-    return &n->args()[src];
-  };
+  FX_INTERNAL_ASSERT(bound.size() == schema.arguments().size(),
+                     "the lowering of " + n->name() + " does not match its schema");
   const std::string& name = schema.name();
   const std::string& overload = schema.overload_name();
   std::string out;
@@ -334,7 +327,7 @@ std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op,
     out = "at::_ops::" + base + (overload.empty() ? "" : "_" + overload) + "::call(";
     for (size_t i = 0; i < schema.arguments().size(); ++i) {
       const c10::Argument& formal = schema.arguments()[i];
-      const Argument* a = actual(i);
+      const Argument* a = bound[i].arg;
       std::string expr;
       if (a == nullptr) {
         expr = typed_arg(argument_from_ivalue(*formal.default_value()), formal);
@@ -357,7 +350,7 @@ std::string Emitter::operator_call(const Node* n, const c10::OperatorHandle& op,
   }
   out = "call_boxed(" + cxx_string(name) + ", " + cxx_string(overload) + ", {";
   for (size_t i = 0; i < schema.arguments().size(); ++i) {
-    const Argument* a = actual(i);
+    const Argument* a = bound[i].arg;
     out += (i ? ", " : "") +
            (a ? ivalue_of(*a) : ivalue_literal(*schema.arguments()[i].default_value()));
   }
@@ -393,8 +386,9 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
       decl = "at::Tensor " + var(n);
       kinds_[n] = VarKind::kTensor;
     }
-    if (!n->args().empty())
-      decl += " = " + ivalue_literal(to_ivalue(n->args()[0])) +
+    LoweredNode l = lower_node(*n);
+    if (l.default_value)
+      decl += " = " + ivalue_literal(*l.default_value) +
               (kinds_[n] == VarKind::kTensor ? ".toTensor()" : "");
     params.push_back(decl);
     placeholder_names.push_back(var(n));
@@ -406,39 +400,42 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
     switch (n->op()) {
       case Op::Placeholder: continue;
       case Op::GetAttr:
-        stmt = "at::Tensor " + var(n) + " = self.attrs.at(" + cxx_string(n->target()) +
-               ").toTensor();";
-        kinds_[n] = VarKind::kTensor;
+        // A tensor unless the node's type says otherwise (constants: `int`, ...).
+        if (n->type().empty() || n->type() == "Tensor") {
+          stmt = "at::Tensor " + var(n) + " = self.attrs.at(" + cxx_string(n->target()) +
+                 ").toTensor();";
+          kinds_[n] = VarKind::kTensor;
+        } else {
+          stmt = "c10::IValue " + var(n) + " = self.attrs.at(" + cxx_string(n->target()) + ");";
+          kinds_[n] = VarKind::kIValue;
+        }
         break;
       case Op::CallFunction:
       case Op::CallMethod: {
+        // What the node calls is its lowering's decision, as for forward.
+        LoweredNode l = lower_node(*n);
         std::optional<c10::OperatorHandle> op;
-        const Node* receiver =
-            n->op() == Op::CallMethod && !n->args().empty() && n->args()[0].is_node()
-                ? n->args()[0].to_node()
-                : nullptr;
-        if (receiver && receiver->op() == Op::CallFunction &&
-            receiver->target().rfind("__torch__.torch.classes.", 0) == 0) {
+        const std::vector<Operand>* bound = nullptr;
+        if (l.kind == LoweredNode::Kind::kMethod && l.method->object_receiver()) {
           std::string args;
           for (size_t i = 1; i < n->args().size(); ++i)
             args += (i > 1 ? ", " : "") + ivalue_of(n->args()[i]);
-          stmt = "c10::IValue " + var(n) + " = call_method(" + as_ivalue(receiver) + ", " +
-                 cxx_string(n->target()) + ", {" + args + "});";
+          stmt = "c10::IValue " + var(n) + " = call_method(" + as_ivalue(n->args()[0].to_node()) +
+                 ", " + cxx_string(n->target()) + ", {" + args + "});";
           kinds_[n] = VarKind::kIValue;
           break;
         }
-        if (n->op() == Op::CallFunction && n->target().find("::") != std::string::npos) {
-          op = find_operator(n->target());
-        } else if (n->op() == Op::CallMethod) {
-          // Resolve the overload assuming node values are Tensors.
-          std::vector<c10::IValue> args;
-          for (const Argument& a : n->args())
-            args.push_back(to_ivalue(a, [](Node*) { return c10::IValue(at::Tensor()); }));
-          IValueKwargs kwargs;
-          for (const auto& kv : n->kwargs())
-            kwargs.emplace_back(
-                kv.first, to_ivalue(kv.second, [](Node*) { return c10::IValue(at::Tensor()); }));
-          op = resolve_overload("aten::" + n->target(), args, kwargs);
+        if (l.kind == LoweredNode::Kind::kOperator) {
+          op = l.op;
+          bound = &l.inputs;
+        } else if (l.kind == LoweredNode::Kind::kMethod) {
+          // The source is typed for the kinds the lowering assumed (Tensors
+          // unless a node's type says otherwise), the overload forward takes for them.
+          op = l.method->static_overload();
+          bound = &l.method->static_inputs();
+          if (!op)
+            throw_node_error(*n, "no overload of aten::" + n->target() +
+                                     " takes its arguments as the node types declare them");
         }
         if (op) {
           VarKind kind;
@@ -447,19 +444,18 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
             // at::_ops holds ATen's operators only; custom ones go boxed.
             if (op->schema().name().rfind("aten::", 0) != 0)
               throw Unsupported{"not an ATen operator"};
-            call = operator_call(n, *op, true, &kind);
+            call = operator_call(n, *op, *bound, true, &kind);
           } catch (const Unsupported&) {
-            call = operator_call(n, *op, false, &kind);
+            call = operator_call(n, *op, *bound, false, &kind);
           }
           kinds_[n] = kind;
           stmt = std::string(kind == VarKind::kTensor   ? "at::Tensor "
                              : kind == VarKind::kIValue ? "c10::IValue "
                                                         : "auto ") +
                  var(n) + " = " + call + ";";
-        } else if (n->target() == "getitem" && n->args().size() == 2 && n->args()[0].is_node() &&
-                   n->args()[1].kind() == Argument::Kind::kInt) {
+        } else if (l.kind == LoweredNode::Kind::kGetItem) {
           const Node* src = n->args()[0].to_node();
-          std::string index = std::to_string(n->args()[1].to_int());
+          std::string index = std::to_string(l.index);
           if (kinds_.at(src) == VarKind::kIValue) {
             stmt = "c10::IValue " + var(n) + " = " + var(src) + ".isTuple() ? " + var(src) +
                    ".toTupleRef().elements()[" + index + "] : " + var(src) + ".toListRef()[" +
@@ -467,7 +463,7 @@ std::string Emitter::run(const Graph& graph, const std::string& class_name) {
             kinds_[n] = VarKind::kIValue;
           } else {
             auto rk = return_kinds_.find(src);
-            int64_t i = n->args()[1].to_int();
+            int64_t i = l.index;
             bool tensor = rk != return_kinds_.end() && i >= 0 &&
                           i < static_cast<int64_t>(rk->second.size()) &&
                           rk->second[i] == c10::TypeKind::TensorType;

@@ -10,6 +10,7 @@
 #include <c10/util/Exception.h>
 
 #include "ir/error.h"
+#include "runtime/attribute_slot.h"
 #include "runtime/codegen.h"
 #include "runtime/program.h"
 #include "runtime/torch_modules.h"
@@ -310,10 +311,48 @@ Attributes GraphModule::resolve(const Graph& graph) const {
   return out;
 }
 
+std::shared_ptr<AttributeSlot> GraphModule::attribute_slot(const std::string& name) const {
+  if (!constants_.count(name)) {
+    // A name inside a nested GraphModule is that module's to keep.
+    std::vector<std::string> parts = split_name(name);
+    const NnModule* m = this;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      NnPtr child = child_of(*m, parts[i]);
+      if (!child) return nullptr;
+      if (auto gm = std::dynamic_pointer_cast<GraphModule>(child))
+        return gm->attribute_slot(join_parts(parts, i + 1, parts.size()));
+      m = child.get();
+    }
+  }
+  std::optional<c10::IValue> value = lookup(name);
+  if (!value) return nullptr;
+  std::shared_ptr<AttributeSlot>& slot = slots_[name];
+  if (!slot) slot = std::make_shared<AttributeSlot>(AttributeSlot{name, std::nullopt});
+  slot->value = std::move(value);
+  return slot;
+}
+
+void GraphModule::refresh_slots(const std::string& name) {
+  for (auto& [key, slot] : slots_)
+    if (key == name || (key.size() > name.size() && key.compare(0, name.size(), name) == 0 &&
+                        key[name.size()] == '.'))
+      slot->value = lookup(key);
+}
+
+std::shared_ptr<const Program> GraphModule::build_program(
+    const Graph& graph, std::shared_ptr<const CodeGen> codegen) const {
+  return Program::build(
+      graph, resolve(graph),
+      [this](const std::string& name) -> std::shared_ptr<const AttributeSlot> {
+        return attribute_slot(name);
+      },
+      std::move(codegen));
+}
+
 void GraphModule::recompile() {
   graph_->release_erased();
   auto compiled = graph_->clone();
-  auto program = Program::build(*compiled, resolve(*compiled), codegen_);
+  auto program = build_program(*compiled, codegen_);
   // The source is for reading and for ahead-of-time builds; a construct it
   // cannot spell must not stop the module from running.
   try {
@@ -322,6 +361,9 @@ void GraphModule::recompile() {
     code_ = "// fx could not generate C++ for " + class_name_ + ": " + e.what() + "\n";
   }
   program_ = std::move(program);
+  // Slots no Program reads any more.
+  for (auto it = slots_.begin(); it != slots_.end();)
+    it = it->second.use_count() == 1 ? slots_.erase(it) : std::next(it);
   compiled_graph_ = std::move(compiled);
   compiled_codegen_ = codegen_;
   unbound_.clear();
@@ -330,7 +372,7 @@ void GraphModule::recompile() {
 void GraphModule::rebind() {
   if (!compiled_graph_) return;
   try {
-    program_ = Program::build(*compiled_graph_, resolve(*compiled_graph_), compiled_codegen_);
+    program_ = build_program(*compiled_graph_, compiled_codegen_);
     unbound_.clear();
   } catch (const Error& e) {
     program_.reset();
@@ -473,6 +515,7 @@ void GraphModule::install(const std::string& name, const c10::IValue& value) {
       m->register_buffer(field, t);
     }
     constants_.erase(name);
+    refresh_slots(name);
     return;
   }
   if (is_param || is_buffer) {
@@ -482,6 +525,7 @@ void GraphModule::install(const std::string& name, const c10::IValue& value) {
     rebuild_tensors(*m, field, std::nullopt);
   }
   constants_[name] = value;
+  refresh_slots(name);
 }
 
 void GraphModule::set_attr(const std::string& name, c10::IValue value) {
@@ -662,6 +706,7 @@ bool GraphModule::add_submodule(const std::string& name, std::shared_ptr<fx::Mod
     parent->register_module(field, node);
   }
   forget_unreachable_callables();
+  refresh_slots(name);
   if (compiled_uses(name) || !unbound_.empty()) rebind();
   return true;
 }
@@ -687,6 +732,7 @@ bool GraphModule::delete_submodule(const std::string& name) {
   for (auto it = constants_.begin(); it != constants_.end();)
     it = it->first.compare(0, under.size(), under) == 0 ? constants_.erase(it) : std::next(it);
   forget_unreachable_callables();
+  refresh_slots(name);
   if (compiled_uses(name)) rebind();
   return true;
 }

@@ -30,8 +30,14 @@
 // recompile(), while other threads run forward() is not allowed.
 //
 // Editing the graph in place does not update code() or forward(): call
-// recompile() afterwards, as in torch.fx. Adding or deleting submodules takes
-// effect at once for the compiled code, as attribute look-ups do in torch.fx.
+// recompile() afterwards, as in torch.fx. Setting attributes and adding or
+// deleting submodules take effect at once for the compiled forward, as
+// attribute look-ups do in torch.fx: get_attr reads an AttributeSlot
+// (runtime/attribute_slot.h) that set_attr writes, also when the attribute
+// lives in a nested GraphModule and is set there. An attribute the compiled
+// forward reads that is then removed (its module deleted) is an fx::Error
+// (kRuntime) naming the node and the attribute when forward runs, never the
+// old value.
 #pragma once
 
 #include <map>
@@ -54,6 +60,7 @@ namespace fx {
 
 class CodeGen;
 class Program;
+struct AttributeSlot;
 
 // What get_attr and call_module nodes resolve against: qualified name ->
 // tensor (parameter, buffer or constant; any IValue is allowed) or submodule.
@@ -126,7 +133,7 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   // module that is not fx's own, the existing tensor's data is replaced, since
   // such modules hold their tensors in fields); a new tensor is a parameter if
   // it requires grad, else a buffer. Any other value is a constant. Takes
-  // effect for forward() at the next recompile().
+  // effect for forward() at once (no recompile() needed).
   void set_attr(const std::string& name, c10::IValue value);
   // torch.fx's get_parameter / get_buffer: the tensor, or an fx::Error
   // (kGraph) saying which part of the name is missing or what it is instead.
@@ -232,6 +239,16 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   bool compiled_uses(const std::string& name) const;
   // Builds the Program from the compiled graph against the current tree.
   void rebind();
+  // The slot holding attribute name's value, refreshed from the tree, shared
+  // with compiled Programs; made by the GraphModule that holds the attribute
+  // (a nested one, for a name inside it). nullptr when there is no such value.
+  std::shared_ptr<AttributeSlot> attribute_slot(const std::string& name) const;
+  // Refreshes the slots of this module at or under name from the tree (an
+  // attribute that is gone empties its slot).
+  void refresh_slots(const std::string& name);
+  // Program::build against the current tree, get_attr reading slots.
+  std::shared_ptr<const Program> build_program(const Graph& graph,
+                                               std::shared_ptr<const CodeGen> codegen) const;
   Attributes resolve(const Graph& graph) const;
 
   std::unique_ptr<Graph> graph_;
@@ -246,6 +263,9 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   std::string unbound_;  // why the compiled code cannot run now, if it cannot
   bool inference_mode_ = false;
   std::shared_ptr<BufferPlans> buffer_plans_;  // null: buffers are not reused
+  // Attribute slots by qualified name, for the attributes this module holds
+  // that a compiled Program reads (see attribute_slot).
+  mutable std::map<std::string, std::shared_ptr<AttributeSlot>> slots_;
   mutable std::mutex attr_mutex_;
   mutable std::map<std::string, c10::IValue> attr_cache_;
 };

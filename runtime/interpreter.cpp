@@ -9,6 +9,7 @@
 #include "runtime/codegen.h"
 #include "runtime/functions.h"
 #include "runtime/graph_module.h"
+#include "runtime/lowering.h"
 #include "runtime/operator.h"
 
 namespace fx {
@@ -16,6 +17,7 @@ namespace fx {
 Interpreter::Interpreter(GraphModule& module, bool garbage_collect_values)
     : module_(module), gc_(garbage_collect_values) {
   if (gc_) last_uses_ = last_uses(module_.graph());
+  for (const Node* n : module_.graph().nodes()) lowered_.emplace_back(n, std::nullopt);
 }
 
 c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
@@ -31,7 +33,9 @@ c10::IValue Interpreter::evaluate(const Argument& arg, const Node& user) {
 c10::IValue Interpreter::run(std::vector<c10::IValue> args) {
   inputs_ = module_.codegen().process_inputs(std::move(args));
   next_input_ = 0;
+  at_ = 0;
   for (const Node* n : module_.graph().nodes()) {
+    ++at_;
     if (env_.count(n)) continue;
     c10::IValue value;
     try {
@@ -67,16 +71,31 @@ c10::IValue Interpreter::run_node(const Node& n) {
   return c10::IValue();
 }
 
-c10::IValue Interpreter::placeholder(const Node& n, const std::vector<c10::IValue>& args,
+const LoweredNode& Interpreter::lowered(const Node& n) {
+  // Values are bound to schemas when called (overrides may change them).
+  auto lower = [&] { return lower_node(n, /*operands=*/false); };
+  // run() walks the nodes in order: the node it is at is found without a look-up.
+  if (at_ > 0 && at_ <= lowered_.size() && lowered_[at_ - 1].first == &n) {
+    std::optional<LoweredNode>& l = lowered_[at_ - 1].second;
+    if (!l) l = lower();
+    return *l;
+  }
+  auto it = other_lowered_.find(&n);
+  if (it == other_lowered_.end()) it = other_lowered_.emplace(&n, lower()).first;
+  return it->second;
+}
+
+c10::IValue Interpreter::placeholder(const Node& n, const std::vector<c10::IValue>&,
                                      const IValueKwargs&) {
-  if (!n.target().empty() && n.target()[0] == '*') {
+  const LoweredNode& l = lowered(n);
+  if (l.varargs) {
     std::vector<c10::IValue> rest(inputs_.begin() + std::min(next_input_, inputs_.size()),
                                   inputs_.end());
     next_input_ = inputs_.size();
     return c10::ivalue::Tuple::create(std::move(rest));
   }
   if (next_input_ < inputs_.size()) return inputs_[next_input_++];
-  if (!args.empty()) return args[0];
+  if (l.default_value) return *l.default_value;
   throw RuntimeError("Expected positional argument for parameter " + n.target() +
                      ", but one was not passed in!");
 }
@@ -90,21 +109,17 @@ c10::IValue Interpreter::get_attr(const Node& n, const std::vector<c10::IValue>&
 
 c10::IValue Interpreter::call_function(const Node& n, const std::vector<c10::IValue>& args,
                                        const IValueKwargs& kwargs) {
-  if (n.target().find("::") != std::string::npos)
-    return call_operator(find_operator(n.target()), args, kwargs);
-  const Function* fn = find_function(n.target());
-  if (!fn)
-    throw RuntimeError("'" + n.target() + "' is neither an operator nor a registered function");
-  return (*fn)(args, kwargs);
+  const LoweredNode& l = lowered(n);
+  if (l.kind == LoweredNode::Kind::kOperator) return call_operator(*l.op, args, kwargs);
+  if (!l.function) throw RuntimeError(describe(n) + " is not a call_function node");
+  return (*l.function)(args, kwargs);
 }
 
 c10::IValue Interpreter::call_method(const Node& n, const std::vector<c10::IValue>& args,
                                      const IValueKwargs& kwargs) {
-  if (!args.empty() && args[0].isObject())
-    return invoke_method(args[0], n.target(),
-                         std::vector<c10::IValue>(args.begin() + 1, args.end()));
-  std::string name = "aten::" + n.target();
-  return call_operator(resolve_overload(name, args, kwargs), args, kwargs);
+  const LoweredNode& l = lowered(n);
+  if (!l.method) throw RuntimeError(describe(n) + " is not a call_method node");
+  return l.method->call(args, kwargs);
 }
 
 c10::IValue Interpreter::call_module(const Node& n, const std::vector<c10::IValue>& args,

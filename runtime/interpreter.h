@@ -8,8 +8,17 @@
 // with `while executing node '...' (...)`, keeping its kind and type (an
 // fx::Error stays what it was; LibTorch's errors become fx::RuntimeError).
 // An Interpreter is not thread-safe; use one per thread (forward() is).
+//
+// The default opcode methods call what the node's lowering (runtime/lowering.h,
+// shared with forward's Program and the C++ emitter) resolved: the operator,
+// the registered function, the call_method overload, the placeholder's
+// default; each node is lowered on first use and remembered, so the graph must
+// not be edited while an Interpreter of it is alive. get_attr and call_module
+// ask the module each time, so they see set_attr and add_submodule at once, as
+// forward does.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +26,7 @@
 #include <ATen/core/ivalue.h>
 
 #include "ir/graph.h"
+#include "runtime/lowering.h"
 #include "runtime/module.h"
 
 namespace fx {
@@ -57,12 +67,19 @@ class Interpreter {
  protected:
   // The value of a (nested) Argument, with nodes looked up in env().
   c10::IValue evaluate(const Argument& arg, const Node& user);
+  // n's lowering, made on first use (throws GraphError as lower_node does).
+  const LoweredNode& lowered(const Node& n);
 
  private:
   GraphModule& module_;
   bool gc_;
   std::unordered_map<const Node*, c10::IValue> env_;
   std::unordered_map<const Node*, std::vector<const Node*>> last_uses_;
+  // Lowerings in graph order, made on first use, and where run() is (one
+  // past the node it runs); nodes met otherwise are lowered into the map.
+  std::vector<std::pair<const Node*, std::optional<LoweredNode>>> lowered_;
+  size_t at_ = 0;
+  std::unordered_map<const Node*, LoweredNode> other_lowered_;
   std::vector<c10::IValue> inputs_;
   size_t next_input_ = 0;
 };

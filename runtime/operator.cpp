@@ -1,6 +1,7 @@
 // Operator look-up, argument binding and coercion, boxed calls.
 #include "runtime/operator.h"
 
+#include <atomic>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
@@ -322,9 +323,16 @@ c10::IValue call_operator(const c10::OperatorHandle& op, std::vector<c10::IValue
   return pack_returns(stack);
 }
 
+namespace {
+std::atomic<size_t> g_overload_resolutions{0};
+}  // namespace
+
+size_t overload_resolutions() { return g_overload_resolutions.load(std::memory_order_relaxed); }
+
 c10::OperatorHandle resolve_overload(const std::string& ns_name,
                                      const std::vector<c10::IValue>& args,
                                      const IValueKwargs& kwargs) {
+  g_overload_resolutions.fetch_add(1, std::memory_order_relaxed);
   const auto& overloads = find_overloads(ns_name);
   std::vector<c10::IValue> stack;
   std::string why;

@@ -70,6 +70,11 @@ c10::OperatorHandle resolve_overload(const std::string& ns_name,
                                      const std::vector<c10::IValue>& args,
                                      const IValueKwargs& kwargs);
 
+// How many times resolve_overload has run in this process. A diagnostic:
+// compiled code resolves each call_method once, not per call, and the tests
+// check that with it.
+size_t overload_resolutions();
+
 // Calls op with args/kwargs bound and coerced to its schema. Returns the
 // single result, None for no results, or a tuple for several.
 c10::IValue call_operator(const c10::OperatorHandle& op, std::vector<c10::IValue> args,

@@ -17,12 +17,6 @@ namespace fx {
 
 namespace {
 
-bool contains_node(const Argument& a) {
-  bool found = false;
-  for_each_node(a, [&](Node*) { found = true; });
-  return found;
-}
-
 std::string join_keys(const std::map<std::string, c10::IValue>& values,
                       const std::map<std::string, std::shared_ptr<Module>>& modules) {
   std::string out;
@@ -31,17 +25,22 @@ std::string join_keys(const std::map<std::string, c10::IValue>& values,
   return out.empty() ? "none" : out;
 }
 
-// Whether a call_method node's receiver is an object of a registered class
-// (constructed by a call_function whose target is the class).
-bool receives_object(const Node& n) {
-  if (n.args().empty() || !n.args()[0].is_node()) return false;
-  const Node* self = n.args()[0].to_node();
-  return self->op() == Op::CallFunction && self->target().rfind("__torch__.torch.classes.", 0) == 0;
-}
-
 }  // namespace
 
 std::shared_ptr<const Program> Program::build(const Graph& graph, const Attributes& attributes,
+                                              std::shared_ptr<const CodeGen> codegen) {
+  return build(
+      graph, attributes,
+      [&](const std::string& name) -> std::shared_ptr<const AttributeSlot> {
+        auto it = attributes.values.find(name);
+        if (it == attributes.values.end()) return nullptr;
+        return std::make_shared<AttributeSlot>(AttributeSlot{name, it->second});
+      },
+      std::move(codegen));
+}
+
+std::shared_ptr<const Program> Program::build(const Graph& graph, const Attributes& attributes,
+                                              const SlotFor& slot_for,
                                               std::shared_ptr<const CodeGen> codegen) {
   graph.lint();
   std::shared_ptr<Program> p(new Program(std::move(codegen)));
@@ -52,135 +51,82 @@ std::shared_ptr<const Program> Program::build(const Graph& graph, const Attribut
   // Values the output uses are returned, not released.
   const auto dead_after = last_uses(graph);
 
-  std::function<Source(const Argument&, const c10::Argument*, const Node*)> source_of =
-      [&](const Argument& a, const c10::Argument* formal, const Node* node) -> Source {
+  std::function<Source(const Operand&)> source_of = [&](const Operand& o) -> Source {
     Source s;
-    s.formal = formal;
-    if (a.is_node()) {
-      s.kind = Source::Kind::kSlot;
-      s.slot = slot_of.at(a.to_node());
-      // A tensor formal fed by a node needs no coercion in the common case;
-      // run-time checks handle the rest.
-    } else if (a.is_sequence() && contains_node(a)) {
-      s.kind = Source::Kind::kComposite;
-      s.is_tuple = a.kind() == Argument::Kind::kTuple;
-      for (const Argument& item : a.items()) s.items.push_back(source_of(item, nullptr, node));
-    } else {
-      s.kind = Source::Kind::kConstant;
-      s.constant = to_ivalue(a);
-      if (formal && !coerce_to(*formal, s.constant))
-        throw_node_error(*node, "argument '" + formal->name() + "' expects " + type_name(*formal) +
-                                    ", got " + repr_arg(a));
+    s.formal = o.formal;
+    switch (o.kind) {
+      case Operand::Kind::kConstant:
+        s.kind = Source::Kind::kConstant;
+        s.constant = o.constant;
+        break;
+      case Operand::Kind::kNode:
+        // A tensor formal fed by a node needs no coercion in the common case;
+        // run-time checks handle the rest.
+        s.kind = Source::Kind::kSlot;
+        s.slot = slot_of.at(o.node);
+        break;
+      case Operand::Kind::kComposite:
+        s.kind = Source::Kind::kComposite;
+        s.is_tuple = o.is_tuple;
+        for (const Operand& item : o.items) s.items.push_back(source_of(item));
+        break;
     }
     return s;
   };
-  auto plain_sources = [&](Instr& instr, const Node* n) {
-    for (const Argument& a : n->args()) instr.inputs.push_back(source_of(a, nullptr, n));
-    for (const auto& kv : n->kwargs())
-      instr.kwargs.emplace_back(kv.first, source_of(kv.second, nullptr, n));
-  };
 
   for (const Node* n : graph.nodes()) {
-    Instr instr(Instr::Kind::kConstant);
+    LoweredNode l = lower_node(*n);
+    Instr instr(l.kind);
     instr.where = describe(*n);
-    instr.name = n->op() == Op::Placeholder ? n->target() : n->name();
+    instr.name = n->target();
     instr.out = slot_of.at(n);
     auto dead = dead_after.find(n);
     if (dead != dead_after.end() && n->op() != Op::Output)
       for (const Node* in : dead->second) instr.release.push_back(slot_of.at(in));
-    switch (n->op()) {
-      case Op::Placeholder:
-        instr.kind = Instr::Kind::kPlaceholder;
-        instr.varargs = !n->target().empty() && n->target()[0] == '*';
-        if (!n->args().empty()) {
-          if (contains_node(n->args()[0]))
-            throw_node_error(*n, "a default value cannot refer to a node");
-          instr.has_default = true;
-          instr.constant = to_ivalue(n->args()[0]);
-        }
+    for (const Operand& o : l.inputs)
+      (l.kind == Instr::Kind::kOperator ? instr.bound : instr.inputs).push_back(source_of(o));
+    for (const auto& kv : l.kwargs) instr.kwargs.emplace_back(kv.first, source_of(kv.second));
+    switch (l.kind) {
+      case Instr::Kind::kPlaceholder:
+        instr.varargs = l.varargs;
+        instr.default_value = std::move(l.default_value);
         p->placeholder_names_.push_back(n->target());
         p->has_varargs_ = p->has_varargs_ || instr.varargs;
         break;
-      case Op::GetAttr: {
-        auto it = attributes.values.find(n->target());
-        if (it == attributes.values.end())
+      case Instr::Kind::kGetAttr:
+        instr.attribute = slot_for(n->target());
+        if (!instr.attribute || !instr.attribute->value)
           throw_node_error(*n, "refers to attribute '" + n->target() +
                                    "', which the GraphModule does not have (it has: " +
                                    join_keys(attributes.values, {}) +
                                    "); pass it in the attributes or with set_attr");
-        instr.kind = Instr::Kind::kConstant;
-        instr.constant = it->second;
         break;
-      }
-      case Op::CallFunction:
-        if (n->target().find("::") != std::string::npos) {
-          instr.kind = Instr::Kind::kOperator;
-          try {
-            instr.op = find_operator(n->target());
-          } catch (const Error& e) {
-            throw_node_error(*n, e.what());
-          }
-          const c10::FunctionSchema& schema = instr.op->schema();
-          std::vector<std::string> names;
-          for (const auto& kv : n->kwargs()) names.push_back(kv.first);
-          Binding binding;
-          std::string why;
-          if (!bind_arguments(schema, n->args().size(), names, &binding, &why))
-            throw_node_error(*n,
-                             n->target() + " " + why + "; its schema is " + c10::toString(schema));
-          for (size_t i = 0; i < schema.arguments().size(); ++i) {
-            const c10::Argument* formal = &schema.arguments()[i];
-            int src = binding.sources[i];
-            if (src == Binding::kDefault) {
-              Source s;
-              s.constant = *formal->default_value();
-              instr.inputs.push_back(std::move(s));
-            } else if (src >= Binding::kFromKwarg) {
-              instr.inputs.push_back(
-                  source_of(n->kwargs()[src - Binding::kFromKwarg].second, formal, n));
-            } else {
-              instr.inputs.push_back(source_of(n->args()[src], formal, n));
-            }
-          }
-        } else {
-          instr.kind = Instr::Kind::kFunction;
-          instr.target = n->target();
-          instr.function = find_function(n->target());
-          if (!instr.function)
-            throw_node_error(*n, "calls '" + n->target() +
-                                     "', which is neither an operator (`ns::name.overload`) nor a "
-                                     "registered function; register it with fx::register_function");
-          plain_sources(instr, n);
+      case Instr::Kind::kOperator: instr.op = l.op; break;
+      case Instr::Kind::kMethod:
+        instr.method = l.method;
+        if (l.method->static_overload()) {
+          instr.op = l.method->static_overload();
+          for (const Operand& o : l.method->static_inputs()) instr.bound.push_back(source_of(o));
+          for (const auto& [m, kind] : l.method->assumed())
+            instr.assumed.emplace_back(slot_of.at(m), kind);
         }
         break;
-      case Op::CallMethod:
-        instr.kind = Instr::Kind::kMethod;
-        instr.method = "aten::" + n->target();
-        if (n->args().empty())
-          throw_node_error(*n, "a call_method node needs its receiver as args[0]");
-        if (find_overloads(instr.method).empty() && !receives_object(*n))
-          throw_node_error(*n, "there is no Tensor method '" + n->target() + "' (no operator " +
-                                   instr.method + ")");
-        plain_sources(instr, n);
+      case Instr::Kind::kFunction:
+      case Instr::Kind::kGetItem:
+        instr.function = l.function;
+        instr.index = l.index;
         break;
-      case Op::CallModule: {
+      case Instr::Kind::kModule: {
         auto it = attributes.modules.find(n->target());
         if (it == attributes.modules.end())
           throw_node_error(*n, "calls submodule '" + n->target() +
                                    "', which the GraphModule does not have (it has: " +
                                    join_keys({}, attributes.modules) +
                                    "); add it with add_submodule");
-        instr.kind = Instr::Kind::kModule;
-        instr.target = n->target();
         instr.module = it->second;
-        plain_sources(instr, n);
         break;
       }
-      case Op::Output:
-        instr.kind = Instr::Kind::kOutput;
-        instr.inputs.push_back(
-            source_of(n->args().empty() ? Argument() : n->args()[0], nullptr, n));
-        break;
+      case Instr::Kind::kOutput: break;
     }
     p->instrs_.push_back(std::move(instr));
   }
@@ -215,12 +161,34 @@ c10::IValue Program::fetch(const Source& s, const std::vector<c10::IValue>& slot
 c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots,
                              std::vector<c10::IValue>& stack) const {
   switch (instr.kind) {
-    case Instr::Kind::kConstant: return instr.constant;
+    case Instr::Kind::kGetAttr:
+      if (!instr.attribute->value)
+        throw RuntimeError("attribute '" + instr.name +
+                           "' no longer exists (its module was deleted or replaced after the "
+                           "last recompile())");
+      return *instr.attribute->value;
     case Instr::Kind::kOperator:
       stack.clear();
-      for (const Source& s : instr.inputs) stack.push_back(fetch(s, slots));
+      for (const Source& s : instr.bound) stack.push_back(fetch(s, slots));
       instr.op->callBoxed(stack);
       return pack_returns(stack);
+    case Instr::Kind::kMethod:
+      if (instr.op) {
+        // The overload picked at build time, when the values are of the kinds it assumed.
+        bool as_assumed = true;
+        for (const auto& [s, kind] : instr.assumed)
+          as_assumed = as_assumed && has_kind(slots[s], kind);
+        if (as_assumed) {
+          stack.clear();
+          for (const Source& s : instr.bound) stack.push_back(fetch(s, slots));
+          instr.op->callBoxed(stack);
+          return pack_returns(stack);
+        }
+      }
+      break;
+    case Instr::Kind::kGetItem:
+      if (!current_call_hook()) return getitem(fetch(instr.inputs[0], slots), instr.index);
+      break;
     default: break;
   }
   std::vector<c10::IValue> args;
@@ -229,26 +197,16 @@ c10::IValue Program::execute(const Instr& instr, std::vector<c10::IValue>& slots
   IValueKwargs kwargs;
   for (const auto& kv : instr.kwargs) kwargs.emplace_back(kv.first, fetch(kv.second, slots));
   switch (instr.kind) {
-    case Instr::Kind::kMethod: {
-      if (!args.empty() && args[0].isObject()) {
-        if (!kwargs.empty())
-          throw RuntimeError("methods of custom classes take no keyword arguments");
-        c10::IValue self = args[0];
-        // instr.method is `aten::<name>`
-        return invoke_method(self, instr.method.substr(6),
-                             std::vector<c10::IValue>(args.begin() + 1, args.end()));
-      }
-      c10::OperatorHandle op = resolve_overload(instr.method, args, kwargs);
-      return call_operator(op, std::move(args), kwargs);
-    }
+    case Instr::Kind::kMethod: return instr.method->call(std::move(args), kwargs);
     case Instr::Kind::kFunction:
+    case Instr::Kind::kGetItem:
       if (CallHook* hook = current_call_hook())
-        return hook->call_function(instr.target, *instr.function, std::move(args), kwargs);
+        return hook->call_function(instr.name, *instr.function, std::move(args), kwargs);
       return (*instr.function)(std::move(args), kwargs);
     case Instr::Kind::kModule:
       if (CallHook* hook = current_call_hook())
         if (!dynamic_cast<const GraphModule*>(instr.module.get()))
-          return hook->call_module(instr.target, instr.module, std::move(args), kwargs);
+          return hook->call_module(instr.name, instr.module, std::move(args), kwargs);
       return instr.module->forward(std::move(args), kwargs);
     default: FX_INTERNAL_ASSERT(false, "unexpected instruction kind");
   }
@@ -283,8 +241,8 @@ c10::IValue Program::run(std::vector<c10::IValue> inputs, const IValueKwargs& kw
                              [&](const auto& p) { return p.first == instr.name; });
       if (kw != kwargs.end()) {
         out = kw->second;
-      } else if (instr.has_default) {
-        out = instr.constant;
+      } else if (instr.default_value) {
+        out = *instr.default_value;
       } else {
         throw RuntimeError("Expected positional argument for parameter " + instr.name +
                            ", but one was not passed in!");
