@@ -20,6 +20,7 @@
 #include <torch/script.h>
 
 #include "ir/error.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
@@ -352,15 +353,7 @@ TEST_F(TorchScript, ConstantsOfSeveralKinds) {
 TEST_F(TorchScript, InlineCallsLeavesOnlyOperators) {
   torch::jit::Module ts = torch::jit::load(model("fx_example_script"));
   auto gm = import_torchscript(ts, ImportOptions{/*inline_calls=*/true});
-  EXPECT_EQ(gm->graph().str(), R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear, 0.0, 1.0), kwargs = {})
-    return clamp)");
+  EXPECT_EQ(gm->graph().str(), testing_support::fx_doc_example_graph());
   EXPECT_TRUE(gm->attributes().modules.empty());
   expect_runs_like(*gm, ts, {{3, 4}});
 

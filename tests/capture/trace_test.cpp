@@ -8,20 +8,12 @@
 #include "ir/error.h"
 #include "runtime/interpreter.h"
 #include "runtime/torch_modules.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
 
-// torch.fx's documentation example.
-struct MyModuleImpl : torch::nn::Module {
-  MyModuleImpl()
-      : param(register_parameter("param", torch::rand({3, 4}))),
-        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return linear(x + param).clamp(0.0, 1.0); }
-  torch::Tensor param;
-  torch::nn::Linear linear;
-};
-TORCH_MODULE(MyModule);
+using testing_support::MyModule;  // torch.fx's documentation example
 
 TracedFn forward_of(MyModule& m) {
   return [m](std::vector<c10::IValue> in) mutable {

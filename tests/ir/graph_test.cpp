@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "ir/error.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
@@ -77,15 +78,7 @@ TEST(GraphPrint, FxDocumentationExample) {
   Node* lin = g.call_function("aten::linear", {add, w, b});
   Node* clamp = g.call_function("aten::clamp", {lin, 0.0, 1.0});
   g.output(clamp);
-  EXPECT_EQ(g.str(), R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear, 0.0, 1.0), kwargs = {})
-    return clamp)");
+  EXPECT_EQ(g.str(), testing_support::fx_doc_example_graph());
 }
 
 TEST(GraphPrint, EmptyGraphAndOutputForms) {

@@ -12,30 +12,22 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "runtime/functions.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
 
+using testing_support::fx_doc_example_eager;
+
 // torch.fx's documentation example: linear(x + param).clamp(0, 1).
 std::unique_ptr<GraphModule> make_example(at::Tensor* param, at::Tensor* w, at::Tensor* b) {
-  auto g = parse_graph(R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear,), kwargs = {min: 0.0, max: 1.0})
-    return clamp)");
-  *param = at::rand({3, 4});
-  *w = at::randn({5, 4});
-  *b = at::randn({5});
-  Attributes attrs;
-  attrs.values["param"] = *param;
-  attrs.values["linear.weight"] = *w;
-  attrs.values["linear.bias"] = *b;
+  Attributes attrs = testing_support::fx_doc_example_attributes();
+  *param = attrs.values.at("param").toTensor();
+  *w = attrs.values.at("linear.weight").toTensor();
+  *b = attrs.values.at("linear.bias").toTensor();
   attrs.values["unused.buffer"] = at::zeros({1});
-  return std::make_unique<GraphModule>(std::move(g), std::move(attrs), "MyModule");
+  return std::make_unique<GraphModule>(parse_graph(testing_support::fx_doc_example_graph()),
+                                       std::move(attrs), "MyModule");
 }
 
 TEST(GraphModule, RunsTheFxExampleLikeEager) {
@@ -43,7 +35,7 @@ TEST(GraphModule, RunsTheFxExampleLikeEager) {
   auto gm = make_example(&param, &w, &b);
   for (int i = 0; i < 3; ++i) {
     at::Tensor x = at::randn({3, 4});
-    at::Tensor expected = at::linear(x + param, w, b).clamp(0.0, 1.0);
+    at::Tensor expected = fx_doc_example_eager(x, param, w, b);
     at::Tensor got = (*gm)(x).toTensor();
     EXPECT_TRUE(at::allclose(got, expected, 1e-6, 1e-6));
   }
@@ -234,7 +226,7 @@ TEST(GraphModule, ConcurrentForwardIsSafe) {
   std::vector<at::Tensor> inputs, expected;
   for (int i = 0; i < 8; ++i) {
     inputs.push_back(at::randn({3, 4}));
-    expected.push_back(at::linear(inputs.back() + param, w, b).clamp(0.0, 1.0));
+    expected.push_back(fx_doc_example_eager(inputs.back(), param, w, b));
   }
   std::vector<int> mismatches(8, 0);
   std::vector<std::thread> threads;
@@ -284,7 +276,7 @@ TEST(GraphModule, RunsOnCuda) {
   at::Tensor x = at::randn({3, 4});
   at::Tensor got = (*gm)(x.cuda()).toTensor();
   EXPECT_TRUE(got.is_cuda());
-  EXPECT_TRUE(at::allclose(got.cpu(), at::linear(x + param, w, b).clamp(0.0, 1.0), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(got.cpu(), fx_doc_example_eager(x, param, w, b), 1e-5, 1e-5));
 }
 
 }  // namespace

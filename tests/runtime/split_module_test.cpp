@@ -14,6 +14,7 @@
 #include "ir/parser.h"
 #include "runtime/module.h"
 #include "capture/tracer.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
@@ -339,30 +340,20 @@ TEST(SplitModule, NegativePartitionIds) {
   expect_same_numbers(*gm, *split, {3, 4});
 }
 
-// torch.fx's split_module docstring example, traced from C++. The docstring
+// torch.fx's split_module docstring example, traced from C++: the
+// documentation's module with a second input, forward(x, y) =
+// linear(x + param).clamp(0, 1) + linear(y).clamp(0, 1). The docstring
 // splits it round-robin, which works on FX's graph (Linear is one
 // call_module node) but makes cycles on ours (t, addmm): three contiguous
 // chunks instead.
-struct DocModuleImpl : torch::nn::Module {
-  DocModuleImpl()
-      : param(register_parameter("param", torch::rand({3, 4}))),
-        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
-    torch::Tensor z = linear(x + param).clamp(0.0, 1.0);
-    torch::Tensor w = linear(y).clamp(0.0, 1.0);
-    return z + w;
-  }
-  torch::Tensor param;
-  torch::nn::Linear linear;
-};
-TORCH_MODULE(DocModule);
-
 TEST(SplitModule, TracedModelRoundRobin) {
-  DocModule m;
+  testing_support::MyModule m;
   auto gm = symbolic_trace(
       *m,
       [m](std::vector<c10::IValue> in) mutable {
-        return c10::IValue(m->forward(in[0].toTensor(), in[1].toTensor()));
+        torch::Tensor z = m->forward(in[0].toTensor());
+        torch::Tensor w = m->linear(in[1].toTensor()).clamp(0.0, 1.0);
+        return c10::IValue(z + w);
       },
       {torch::randn({3, 4}), torch::randn({3, 4})}, TraceOptions{{"x", "y"}, {}});
   int64_t calls = 0;
