@@ -24,6 +24,7 @@
 #include "jit/kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/gpu_skip.h"
 #include "tests/jit/test_graphs.h"
 
 #if FX_HAVE_THRUST_REFERENCE
@@ -35,10 +36,6 @@
 
 namespace fx::jit {
 namespace {
-
-#define FX_REQUIRE_GPU()                                                          \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine"; \
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit"
 
 constexpr int64_t kMax32 = std::numeric_limits<int32_t>::max();
 
@@ -101,7 +98,7 @@ graph():
 }
 
 TEST(CudaSource, VectorAndIndexVariantsCompileWithNvrtc) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
+  FX_REQUIRE_CUDA_TOOLKIT();
   for (auto dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
     SCOPED_TRACE(c10::toString(dtype));
     auto gm = small_chain(at::kCPU, dtype);
@@ -128,7 +125,7 @@ TEST(CudaSource, VectorAndIndexVariantsCompileWithNvrtc) {
 }
 
 TEST(CudaSource, NvrtcErrorCarriesTheLog) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
+  FX_REQUIRE_CUDA_TOOLKIT();
   try {
     nvrtc_compile("extern \"C\" __global__ void fx_kernel() { undeclared_thing(); }", "bad");
     FAIL() << "expected a CompileError";
@@ -138,7 +135,7 @@ TEST(CudaSource, NvrtcErrorCarriesTheLog) {
 }
 
 TEST(CudaTargetArch, NewerDevicesGetPtx) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
+  FX_REQUIRE_CUDA_TOOLKIT();
   EXPECT_EQ(nvrtc_target_arch("sm_90"), "sm_90");
   // An architecture far newer than any NVRTC knows: PTX for the newest it does.
   std::string t = nvrtc_target_arch("sm_990");

@@ -13,6 +13,7 @@
 #include "ir/parser.h"
 #include "runtime/functions.h"
 #include "tests/fx_doc_example.h"
+#include "tests/gpu_skip.h"
 
 namespace fx {
 namespace {
@@ -267,7 +268,7 @@ TEST(GraphModule, CustomOperators) {
 }
 
 TEST(GraphModule, RunsOnCuda) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine";
+  FX_REQUIRE_GPU();
   at::Tensor param, w, b;
   auto gm = make_example(&param, &w, &b);
   for (const char* name : {"param", "linear.weight", "linear.bias"})
