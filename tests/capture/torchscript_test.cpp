@@ -20,10 +20,13 @@
 #include <torch/script.h>
 
 #include "ir/error.h"
+#include "tests/expect_error.h"
 #include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -285,13 +288,8 @@ TEST_F(TorchScript, BuffersAndModuleState) {
 
   // Its `if input.dim() not in (2, 3): raise ValueError(...)` became a run-time check.
   EXPECT_EQ(bn->graph().find_nodes(Op::CallFunction, "aten::_assert_scalar").size(), 1u);
-  try {
-    gm->forward({torch::randn({2, 3, 4, 6})});
-    ADD_FAILURE() << "expected the rank check to fire";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("ValueError: expected 2D or 3D input"), std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { gm->forward({torch::randn({2, 3, 4, 6})}); }, ErrorKind::kRuntime,
+               {"ValueError: expected 2D or 3D input"});
 }
 
 TEST_F(TorchScript, TupleOutputsAndUnpacking) {
@@ -368,14 +366,8 @@ TEST_F(TorchScript, InlineCallsLeavesOnlyOperators) {
 // The message names the TorchScript node kind, where it came from, and the module.
 void expect_import_error(const std::string& path, const std::vector<std::string>& parts) {
   torch::jit::Module ts = torch::jit::load(path);
-  try {
-    import_torchscript(ts);
-    ADD_FAILURE() << "expected a TraceError from " << path;
-  } catch (const TraceError& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kTrace);
-    for (const std::string& part : parts)
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << part << " in\n" << e.what();
-  }
+  SCOPED_TRACE(path);
+  expect_error([&] { import_torchscript(ts); }, ErrorKind::kTrace, parts);
 }
 
 TEST_F(TorchScript, ControlFlowOnDataIsAnErrorNamingTheSource) {
@@ -418,12 +410,8 @@ TEST_F(TorchScript, TorchScriptOnlyOperatorsAreFunctions) {
 }
 
 TEST_F(TorchScript, LoadErrorNamesThePath) {
-  try {
-    load_torchscript(dir_ + "/missing.pt");
-    FAIL() << "expected a TraceError";
-  } catch (const TraceError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing.pt"), std::string::npos) << e.what();
-  }
+  expect_error([&] { load_torchscript(dir_ + "/missing.pt"); }, ErrorKind::kTrace,
+               {dir_ + "/missing.pt"});
 }
 
 void check_torchvision(const std::string& path, const std::vector<std::string>& top_modules) {

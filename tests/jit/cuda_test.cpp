@@ -24,6 +24,7 @@
 #include "jit/kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/expect_error.h"
 #include "tests/gpu_skip.h"
 #include "tests/jit/test_graphs.h"
 
@@ -36,6 +37,8 @@
 
 namespace fx::jit {
 namespace {
+
+using testing_support::expect_error;
 
 constexpr int64_t kMax32 = std::numeric_limits<int32_t>::max();
 
@@ -126,12 +129,11 @@ TEST(CudaSource, VectorAndIndexVariantsCompileWithNvrtc) {
 
 TEST(CudaSource, NvrtcErrorCarriesTheLog) {
   FX_REQUIRE_CUDA_TOOLKIT();
-  try {
-    nvrtc_compile("extern \"C\" __global__ void fx_kernel() { undeclared_thing(); }", "bad");
-    FAIL() << "expected a CompileError";
-  } catch (const CompileError& e) {
-    EXPECT_NE(std::string(e.what()).find("undeclared_thing"), std::string::npos) << e.what();
-  }
+  expect_error(
+      [] {
+        nvrtc_compile("extern \"C\" __global__ void fx_kernel() { undeclared_thing(); }", "bad");
+      },
+      ErrorKind::kCompile, {"NVRTC failed to compile bad", "undeclared_thing"});
 }
 
 TEST(CudaTargetArch, NewerDevicesGetPtx) {
@@ -146,13 +148,7 @@ TEST(CudaDriver, AbsentDriverIsAnErrorNotACrash) {
   std::string why;
   if (cuda_driver_available(&why)) GTEST_SKIP() << "a CUDA driver is loaded on this machine";
   EXPECT_FALSE(why.empty());
-  try {
-    CudaFunction f("not an image", 0, "k");
-    FAIL() << "expected fx::Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
-    EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
-  }
+  expect_error([] { CudaFunction f("not an image", 0, "k"); }, ErrorKind::kRuntime, {why});
   // Compiling for a CUDA device without a driver fails with that reason too.
   if (nvrtc_available()) {
     EXPECT_THROW(compile_cuda_kernel("extern \"C\" __global__ void fx_kernel() {}", "k", 0, {}),
