@@ -3,8 +3,8 @@
 #pragma once
 
 #include <functional>
-#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@ namespace fx::testing_support {
 // when f throws nothing, throws something that is not an fx::Error, throws
 // another kind, or the message misses one of the fragments.
 inline std::string expect_error(const std::function<void()>& f, ErrorKind kind,
-                                std::initializer_list<std::string> fragments = {}) {
+                                const std::vector<std::string>& fragments = {}) {
   std::string message;
   try {
     f();

@@ -23,10 +23,13 @@
 #include <torch/torch.h>
 
 #include "ir/error.h"
+#include "tests/expect_error.h"
 #include "tests/python_models.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
@@ -380,16 +383,9 @@ TEST_F(Export, SampleInputsAndDetection) {
 // --- damaged archives -----------------------------------------------------------------------
 
 void expect_trace_error(const std::string& path, const std::vector<std::string>& parts) {
-  try {
-    load_exported(path);
-    ADD_FAILURE() << path << " loaded";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kTrace) << e.what();
-    std::string msg = e.what();
-    EXPECT_NE(msg.find("cannot load torch.export archive '" + path + "'"), std::string::npos)
-        << msg;
-    for (const std::string& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << msg;
-  }
+  std::vector<std::string> fragments = {"cannot load torch.export archive '" + path + "'"};
+  fragments.insert(fragments.end(), parts.begin(), parts.end());
+  expect_error([&] { load_exported(path); }, ErrorKind::kTrace, fragments);
 }
 
 TEST(ExportErrors, MissingFile) {

@@ -7,15 +7,17 @@
 // errors for branches on data. The models are written in set-up by
 // make_torchscript_control_flow_models.py (next to this file).
 #include "capture/torchscript_import.h"
-
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
 #include "ir/error.h"
+#include "tests/expect_error.h"
 #include "tests/python_models.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 class TorchScriptControlFlow : public ::testing::Test {
  protected:
@@ -95,13 +97,7 @@ bool has_assumption(const Graph& g, const std::string& text) {
 
 // The error forward raises, "" when it does not.
 std::string run_error(GraphModule& gm, const std::vector<c10::IValue>& in) {
-  try {
-    gm.forward(in);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
-    return e.what();
-  }
-  return "";
+  return expect_error([&] { gm.forward(in); }, ErrorKind::kRuntime);
 }
 
 ImportOptions with_examples(std::vector<c10::IValue> examples, bool grad_enabled = true) {
@@ -304,32 +300,22 @@ TEST_F(TorchScriptControlFlow, ChildCalledOnOtherShapesIsInlinedThere) {
 
 TEST_F(TorchScriptControlFlow, BranchOnDataIsATraceErrorNamingTheLine) {
   torch::jit::Module ts = torch::jit::load(model("data_branch"));
-  try {
-    import_torchscript(ts, with_examples({torch::randn({4})}));
-    ADD_FAILURE() << "expected a TraceError";
-  } catch (const TraceError& e) {
-    std::string what = e.what();
-    for (const char* part : {"prim::If", "tensor data", "make_torchscript_control_flow_models.py:",
-                             "if bool(x.mean() > 0)", "DataBranch"})
-      EXPECT_NE(what.find(part), std::string::npos) << part << " in\n" << what;
-  }
+  expect_error([&] { import_torchscript(ts, with_examples({torch::randn({4})})); },
+               ErrorKind::kTrace,
+               {"prim::If", "tensor data",
+                "make_torchscript_control_flow_models.py:", "if bool(x.mean() > 0)", "DataBranch"});
 }
 
 TEST_F(TorchScriptControlFlow, ShapeBranchWithoutExamplesAsksForThem) {
   torch::jit::Module ts = torch::jit::load(model("encoder_layer"));
-  try {
-    import_torchscript(ts);
-    ADD_FAILURE() << "expected a TraceError";
-  } catch (const TraceError& e) {
-    EXPECT_NE(std::string(e.what()).find("example inputs"), std::string::npos) << e.what();
-  }
-  try {
-    import_torchscript(ts, with_examples({torch::randn({2, 3, 64}), c10::IValue(), c10::IValue(),
-                                          false, torch::randn({1})}));
-    ADD_FAILURE() << "expected a TraceError for too many example inputs";
-  } catch (const TraceError& e) {
-    EXPECT_NE(std::string(e.what()).find("5 example inputs"), std::string::npos) << e.what();
-  }
+  expect_error([&] { import_torchscript(ts); }, ErrorKind::kTrace, {"example inputs"});
+  // Too many example inputs.
+  expect_error(
+      [&] {
+        import_torchscript(ts, with_examples({torch::randn({2, 3, 64}), c10::IValue(),
+                                              c10::IValue(), false, torch::randn({1})}));
+      },
+      ErrorKind::kTrace, {"5 example inputs"});
 }
 
 }  // namespace

@@ -8,20 +8,14 @@
 #include "ir/error.h"
 #include "runtime/interpreter.h"
 #include "runtime/torch_modules.h"
+#include "tests/expect_error.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
 
-// torch.fx's documentation example.
-struct MyModuleImpl : torch::nn::Module {
-  MyModuleImpl()
-      : param(register_parameter("param", torch::rand({3, 4}))),
-        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return linear(x + param).clamp(0.0, 1.0); }
-  torch::Tensor param;
-  torch::nn::Linear linear;
-};
-TORCH_MODULE(MyModule);
+using testing_support::expect_error;
+using testing_support::MyModule;  // torch.fx's documentation example
 
 TracedFn forward_of(MyModule& m) {
   return [m](std::vector<c10::IValue> in) mutable {
@@ -161,15 +155,8 @@ TEST(Trace, ABakedInInputIsCheckedOnEveryCall) {
   auto gm = symbolic_trace(fn, {torch::randn({4}), int64_t{3}});
   torch::Tensor x = torch::randn({4});
   EXPECT_TRUE(torch::allclose(gm->forward({x, int64_t{3}}).toTensor(), x * 3.0));
-  try {
-    gm->forward({x, int64_t{4}});
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "input 'x_1' has been specialized to have value 3 but got another value: 4"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { gm->forward({x, int64_t{4}}); }, ErrorKind::kRuntime,
+               {"input 'x_1' has been specialized to have value 3 but got another value: 4"});
   // Dead code elimination keeps the check.
   EXPECT_FALSE(gm->graph().eliminate_dead_code());
   // A list of ints is checked the same way.
@@ -204,14 +191,8 @@ TEST(Trace, ListsAndTuplesOfTensorsAreFlattenedIntoPlaceholders) {
   torch::Tensor got = gm->forward({c10::List<torch::Tensor>(ys), qair}).toTensor();
   EXPECT_TRUE(torch::allclose(got, fn({c10::List<torch::Tensor>(ys), qair}).toTensor()));
   // Another structure is an error naming the input.
-  try {
-    gm->forward({c10::List<torch::Tensor>({ys[0]}), qair});
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("input 0 should be a list of 2 elements"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { gm->forward({c10::List<torch::Tensor>({ys[0]}), qair}); },
+               ErrorKind::kRuntime, {"input 0 should be a list of 2 elements"});
 }
 
 TEST(TraceErrors, AnInputFxCannotFlattenSaysWhichAndWhy) {
@@ -219,24 +200,12 @@ TEST(TraceErrors, AnInputFxCannotFlattenSaysWhichAndWhy) {
   c10::impl::GenericList mixed(c10::AnyType::get());
   mixed.push_back(torch::randn({2}));
   mixed.push_back(int64_t{3});
-  try {
-    symbolic_trace(fn, {torch::randn({2}), mixed});
-    FAIL() << "expected a TraceError";
-  } catch (const TraceError& e) {
-    EXPECT_NE(std::string(e.what()).find("example input 1 ('x_1') cannot be flattened: x_1[1] "
-                                         "is a Int"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { symbolic_trace(fn, {torch::randn({2}), mixed}); }, ErrorKind::kTrace,
+               {"example input 1 ('x_1') cannot be flattened: x_1[1] is a Int"});
   c10::Dict<std::string, torch::Tensor> dict;
   dict.insert("a", torch::randn({2}));
-  try {
-    symbolic_trace(fn, {c10::IValue(dict)});
-    FAIL() << "expected a TraceError";
-  } catch (const TraceError& e) {
-    EXPECT_NE(std::string(e.what()).find("example input 0 ('x') is a Dict"), std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { symbolic_trace(fn, {c10::IValue(dict)}); }, ErrorKind::kTrace,
+               {"example input 0 ('x') is a Dict"});
 }
 
 TEST(Trace, WrapAndLeafModules) {
@@ -316,13 +285,7 @@ TEST(Trace, TracerHooksAndInputNames) {
 }
 
 std::string trace_error(const TracedFn& fn, std::vector<c10::IValue> inputs) {
-  try {
-    symbolic_trace(fn, inputs);
-  } catch (const TraceError& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kTrace);
-    return e.what();
-  }
-  return "no TraceError";
+  return expect_error([&] { symbolic_trace(fn, inputs); }, ErrorKind::kTrace);
 }
 
 TEST(TraceErrors, DataDependentCode) {

@@ -4,9 +4,12 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/parser.h"
+#include "tests/expect_error.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 using Names = std::vector<std::string>;
 
@@ -40,16 +43,8 @@ TEST(NodeCopy, WithoutTransformTheCopyPointsAtForeignNodesAndLintSaysSo) {
   Graph dst;
   Node* copy = dst.node_copy(relu);
   EXPECT_EQ(copy->args()[0].to_node(), x);
-  try {
-    dst.lint();
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kLint);
-    EXPECT_NE(
-        std::string(e.what()).find("Argument 'x' of Node 'relu' does not belong to this Graph"),
-        std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { dst.lint(); }, ErrorKind::kLint,
+               {"Argument 'x' of Node 'relu' does not belong to this Graph"});
   // Tidy the foreign use so the source graph's use list is exact again.
   copy->set_args({Argument()});
   EXPECT_EQ(x->users(), (std::vector<Node*>{relu}));

@@ -5,9 +5,12 @@
 
 #include "ir/error.h"
 #include "ir/graph.h"
+#include "tests/expect_error.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 TEST(Parser, RoundTripsEveryArgumentKind) {
   const char* text = R"(graph():
@@ -60,13 +63,8 @@ TEST(Parser, ReservedNamesAreUniquedAndStillResolve) {
 }
 
 void expect_parse_error(const std::string& text, const std::string& fragment) {
-  try {
-    parse_graph(text);
-    FAIL() << "expected a parse error for: " << text;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kParse);
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
+  SCOPED_TRACE(text);
+  expect_error([&] { parse_graph(text); }, ErrorKind::kParse, {fragment});
 }
 
 TEST(Parser, ErrorsNameTheLineAndTheProblem) {

@@ -24,6 +24,8 @@
 #include "jit/kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/expect_error.h"
+#include "tests/gpu_skip.h"
 #include "tests/jit/test_graphs.h"
 
 #if FX_HAVE_THRUST_REFERENCE
@@ -36,9 +38,7 @@
 namespace fx::jit {
 namespace {
 
-#define FX_REQUIRE_GPU()                                                          \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine"; \
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit"
+using testing_support::expect_error;
 
 constexpr int64_t kMax32 = std::numeric_limits<int32_t>::max();
 
@@ -101,7 +101,7 @@ graph():
 }
 
 TEST(CudaSource, VectorAndIndexVariantsCompileWithNvrtc) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
+  FX_REQUIRE_CUDA_TOOLKIT();
   for (auto dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
     SCOPED_TRACE(c10::toString(dtype));
     auto gm = small_chain(at::kCPU, dtype);
@@ -128,17 +128,16 @@ TEST(CudaSource, VectorAndIndexVariantsCompileWithNvrtc) {
 }
 
 TEST(CudaSource, NvrtcErrorCarriesTheLog) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
-  try {
-    nvrtc_compile("extern \"C\" __global__ void fx_kernel() { undeclared_thing(); }", "bad");
-    FAIL() << "expected a CompileError";
-  } catch (const CompileError& e) {
-    EXPECT_NE(std::string(e.what()).find("undeclared_thing"), std::string::npos) << e.what();
-  }
+  FX_REQUIRE_CUDA_TOOLKIT();
+  expect_error(
+      [] {
+        nvrtc_compile("extern \"C\" __global__ void fx_kernel() { undeclared_thing(); }", "bad");
+      },
+      ErrorKind::kCompile, {"NVRTC failed to compile bad", "undeclared_thing"});
 }
 
 TEST(CudaTargetArch, NewerDevicesGetPtx) {
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit";
+  FX_REQUIRE_CUDA_TOOLKIT();
   EXPECT_EQ(nvrtc_target_arch("sm_90"), "sm_90");
   // An architecture far newer than any NVRTC knows: PTX for the newest it does.
   std::string t = nvrtc_target_arch("sm_990");
@@ -149,13 +148,7 @@ TEST(CudaDriver, AbsentDriverIsAnErrorNotACrash) {
   std::string why;
   if (cuda_driver_available(&why)) GTEST_SKIP() << "a CUDA driver is loaded on this machine";
   EXPECT_FALSE(why.empty());
-  try {
-    CudaFunction f("not an image", 0, "k");
-    FAIL() << "expected fx::Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
-    EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
-  }
+  expect_error([] { CudaFunction f("not an image", 0, "k"); }, ErrorKind::kRuntime, {why});
   // Compiling for a CUDA device without a driver fails with that reason too.
   if (nvrtc_available()) {
     EXPECT_THROW(compile_cuda_kernel("extern \"C\" __global__ void fx_kernel() {}", "k", 0, {}),

@@ -18,10 +18,14 @@
 #include "jit/fused_kernel.h"
 #include "jit/nvrtc.h"
 #include "runtime/shape_prop.h"
+#include "tests/expect_error.h"
+#include "tests/gpu_skip.h"
 #include "tests/jit/test_graphs.h"
 
 namespace fx::jit {
 namespace {
+
+using testing_support::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -195,28 +199,24 @@ TEST(FuseCpu, IntOpsInt64) { check_all(at::kLong, int_ops, 1e-6, 1e-6); }
 TEST(FuseCpu, IntOpsInt32) { check_all(at::kInt, int_ops, 1e-6, 1e-6); }
 
 // The same on a GPU: NVRTC's kernels launched on the current stream.
-#define FX_REQUIRE_CUDA()                                                         \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine"; \
-  if (!nvrtc_available()) GTEST_SKIP() << "fx was built without the CUDA toolkit"
-
 TEST(FuseCuda, FloatOpsFloat32) {
-  FX_REQUIRE_CUDA();
+  FX_REQUIRE_GPU();
   check_all(at::kFloat, float_ops, 1e-5, 1e-5, at::kCUDA);
 }
 TEST(FuseCuda, FloatOpsFloat16) {
-  FX_REQUIRE_CUDA();
+  FX_REQUIRE_GPU();
   check_all(at::kHalf, float_ops, 1e-2, 2e-3, at::kCUDA);
 }
 TEST(FuseCuda, FloatOpsBFloat16) {
-  FX_REQUIRE_CUDA();
+  FX_REQUIRE_GPU();
   check_all(at::kBFloat16, float_ops, 2e-2, 1e-2, at::kCUDA);
 }
 TEST(FuseCuda, FloatOpsFloat64) {
-  FX_REQUIRE_CUDA();
+  FX_REQUIRE_GPU();
   check_all(at::kDouble, float_ops, 1e-12, 1e-12, at::kCUDA);
 }
 TEST(FuseCuda, IntOpsInt32) {
-  FX_REQUIRE_CUDA();
+  FX_REQUIRE_GPU();
   check_all(at::kInt, int_ops, 1e-6, 1e-6, at::kCUDA);
 }
 
@@ -295,14 +295,8 @@ TEST(FuseCpu, MissingTensorMetaIsAClearError) {
     %neg : [#users=1] = call_function[target=aten::neg](args = (%exp,), kwargs = {})
     return neg)"),
                  Attributes{});
-  try {
-    fuse(gm);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("node 'exp'"), std::string::npos) << m;
-    EXPECT_NE(m.find("shape_prop"), std::string::npos) << m;
-  }
+  expect_error([&] { fuse(gm); }, ErrorKind::kCompile,
+               {"node 'exp' (call_function aten::exp)", "shape_prop"});
 }
 
 TEST(FuseCpu, DisabledByEnvironment) {

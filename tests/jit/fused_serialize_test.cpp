@@ -20,10 +20,13 @@
 #include "jit/fused_kernel.h"
 #include "serialize/serialize.h"
 #include "runtime/shape_prop.h"
+#include "tests/expect_error.h"
 #include "tests/saved_files.h"
 
 namespace fx::jit {
 namespace {
+
+using testing_support::expect_error;
 
 using Json = nlohmann::json;
 
@@ -163,14 +166,7 @@ std::string load_edited(const std::string& path, const std::string& bytes,
   Json h = header_of(bytes);
   edit(h);
   write_bytes(path, with_header(bytes, h));
-  try {
-    load(path);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kParse) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "load did not throw";
-  return "";
+  return expect_error([&] { load(path); }, ErrorKind::kParse);
 }
 
 TEST(FusedSerialize, BadKernelDataOrGraphIsAnError) {
@@ -236,16 +232,9 @@ TEST(FusedSerialize, OnlyRealFusedKernelsCanBeSaved) {
       make_module("fx::jit::FusedKernel", [](auto args, auto&) { return args[0]; });
   GraphModule gm(std::move(g), std::move(attrs));
   TempFile file;
-  try {
-    save(gm, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find("submodule 'k' (fx::jit::FusedKernel): its kind() is "
-                       "fx::jit::FusedKernel but it is not an fx::jit::FusedKernel object"),
-              std::string::npos)
-        << msg;
-  }
+  expect_error([&] { save(gm, file.path()); }, ErrorKind::kGraph,
+               {"submodule 'k' (fx::jit::FusedKernel): its kind() is fx::jit::FusedKernel but it "
+                "is not an fx::jit::FusedKernel object"});
   EXPECT_FALSE(std::filesystem::exists(file.path()));
 }
 

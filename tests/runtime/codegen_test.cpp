@@ -14,27 +14,15 @@
 
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
 
-const char* kExample = R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear,), kwargs = {min: 0.0, max: 1.0})
-    return clamp)";
-
-Attributes example_attributes() {
-  Attributes attrs;
-  attrs.values["param"] = at::rand({3, 4});
-  attrs.values["linear.weight"] = at::randn({5, 4});
-  attrs.values["linear.bias"] = at::randn({5});
-  return attrs;
-}
+// torch.fx's documentation example.
+const std::string kExample = testing_support::fx_doc_example_graph();
+Attributes example_attributes() { return testing_support::fx_doc_example_attributes(); }
+using testing_support::fx_doc_example_eager;
 
 std::string body_of(const std::string& code) {
   size_t at = code.find("c10::IValue forward(");
@@ -73,10 +61,10 @@ TEST(CodeGen, ARenamedNodeIsRenamedInTheCode) {
       std::string::npos);
   at::Tensor x = at::randn({3, 4});
   const auto& p = *gm.get_attr("param");
-  EXPECT_TRUE(at::allclose(gm(x).toTensor(),
-                           at::linear(x + p.toTensor(), gm.get_attr("linear.weight")->toTensor(),
-                                      gm.get_attr("linear.bias")->toTensor())
-                               .clamp(0.0, 1.0)));
+  EXPECT_TRUE(
+      at::allclose(gm(x).toTensor(),
+                   fx_doc_example_eager(x, p.toTensor(), gm.get_attr("linear.weight")->toTensor(),
+                                        gm.get_attr("linear.bias")->toTensor())));
 }
 
 TEST(CodeGen, RegeneratedAfterEditing) {
@@ -133,10 +121,9 @@ TEST(CodeGen, CustomCodeGenTakesAndReturnsLists) {
   c10::List<at::Tensor> in({x});
   c10::IValue out = gm.forward({in});
   ASSERT_TRUE(out.isList());
-  at::Tensor expected =
-      at::linear(x + gm.get_attr("param")->toTensor(), gm.get_attr("linear.weight")->toTensor(),
-                 gm.get_attr("linear.bias")->toTensor())
-          .clamp(0.0, 1.0);
+  at::Tensor expected = fx_doc_example_eager(x, gm.get_attr("param")->toTensor(),
+                                             gm.get_attr("linear.weight")->toTensor(),
+                                             gm.get_attr("linear.bias")->toTensor());
   EXPECT_TRUE(at::allclose(out.toListRef()[0].toTensor(), expected));
   EXPECT_NE(gm.code().find("c10::IValue forward(const Self& self, c10::IValue inputs) {\n"
                            "    at::Tensor x = inputs.toListRef()[0].toTensor();\n"),

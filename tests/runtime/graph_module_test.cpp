@@ -12,30 +12,25 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "runtime/functions.h"
+#include "tests/expect_error.h"
+#include "tests/fx_doc_example.h"
+#include "tests/gpu_skip.h"
 
 namespace fx {
 namespace {
 
+using testing_support::expect_error;
+using testing_support::fx_doc_example_eager;
+
 // torch.fx's documentation example: linear(x + param).clamp(0, 1).
 std::unique_ptr<GraphModule> make_example(at::Tensor* param, at::Tensor* w, at::Tensor* b) {
-  auto g = parse_graph(R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear,), kwargs = {min: 0.0, max: 1.0})
-    return clamp)");
-  *param = at::rand({3, 4});
-  *w = at::randn({5, 4});
-  *b = at::randn({5});
-  Attributes attrs;
-  attrs.values["param"] = *param;
-  attrs.values["linear.weight"] = *w;
-  attrs.values["linear.bias"] = *b;
+  Attributes attrs = testing_support::fx_doc_example_attributes();
+  *param = attrs.values.at("param").toTensor();
+  *w = attrs.values.at("linear.weight").toTensor();
+  *b = attrs.values.at("linear.bias").toTensor();
   attrs.values["unused.buffer"] = at::zeros({1});
-  return std::make_unique<GraphModule>(std::move(g), std::move(attrs), "MyModule");
+  return std::make_unique<GraphModule>(parse_graph(testing_support::fx_doc_example_graph()),
+                                       std::move(attrs), "MyModule");
 }
 
 TEST(GraphModule, RunsTheFxExampleLikeEager) {
@@ -43,7 +38,7 @@ TEST(GraphModule, RunsTheFxExampleLikeEager) {
   auto gm = make_example(&param, &w, &b);
   for (int i = 0; i < 3; ++i) {
     at::Tensor x = at::randn({3, 4});
-    at::Tensor expected = at::linear(x + param, w, b).clamp(0.0, 1.0);
+    at::Tensor expected = fx_doc_example_eager(x, param, w, b);
     at::Tensor got = (*gm)(x).toTensor();
     EXPECT_TRUE(at::allclose(got, expected, 1e-6, 1e-6));
   }
@@ -164,24 +159,13 @@ TEST(GraphModule, RecompileAfterEditing) {
   EXPECT_NE(gm.code(), before);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(GraphModuleErrors, NameTheNodeAndTheProblem) {
   auto missing_attr = [] {
     auto g = parse_graph("%w : [#users=1] = get_attr[target=layer.w]\nreturn w");
     GraphModule gm(std::move(g), {});
   };
-  EXPECT_NE(
-      error_of(missing_attr).find("node 'w' (get_attr layer.w): Node w referenced target layer.w"),
-      std::string::npos)
-      << error_of(missing_attr);
+  expect_error(missing_attr, ErrorKind::kGraph,
+               {"node 'w' (get_attr layer.w): Node w referenced target layer.w"});
   auto unknown_op = [] {
     auto g = parse_graph(
         "%x : [#users=1] = placeholder[target=x]\n"
@@ -189,11 +173,9 @@ TEST(GraphModuleErrors, NameTheNodeAndTheProblem) {
         "{})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
-  std::string msg = error_of(unknown_op);
-  EXPECT_NE(msg.find("node 'y' (call_function aten::relu.nope): no operator 'aten::relu.nope'"),
-            std::string::npos)
-      << msg;
-  EXPECT_NE(msg.find("known overloads: aten::relu"), std::string::npos) << msg;
+  expect_error(unknown_op, ErrorKind::kGraph,
+               {"node 'y' (call_function aten::relu.nope): no operator 'aten::relu.nope'",
+                "known overloads: aten::relu"});
   auto bad_literal = [] {
     auto g = parse_graph(
         "%x : [#users=1] = placeholder[target=x]\n"
@@ -201,12 +183,9 @@ TEST(GraphModuleErrors, NameTheNodeAndTheProblem) {
         "{alpha: nope})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
-  msg = error_of(bad_literal);
-  EXPECT_NE(
-      msg.find(
-          "node 'y' (call_function aten::add.Tensor): argument 'alpha' expects Scalar, got 'nope'"),
-      std::string::npos)
-      << msg;
+  expect_error(
+      bad_literal, ErrorKind::kGraph,
+      {"node 'y' (call_function aten::add.Tensor): argument 'alpha' expects Scalar, got 'nope'"});
   auto bad_kwarg = [] {
     auto g = parse_graph(
         "%x : [#users=1] = placeholder[target=x]\n"
@@ -214,18 +193,19 @@ TEST(GraphModuleErrors, NameTheNodeAndTheProblem) {
         "1})\nreturn y");
     GraphModule gm(std::move(g), {});
   };
-  EXPECT_NE(error_of(bad_kwarg).find("aten::relu has no argument named 'beta'"), std::string::npos);
+  expect_error(bad_kwarg, ErrorKind::kGraph,
+               {"node 'y' (call_function aten::relu)", "aten::relu has no argument named 'beta'"});
 
   auto g = parse_graph(
       "%x : [#users=1] = placeholder[target=x]\n"
       "%mm : [#users=1] = call_function[target=aten::mm](args = (%x, %x), kwargs = {})\nreturn mm");
   GraphModule gm(std::move(g), {});
-  msg = error_of([&] { gm(at::randn({2, 3})); });
+  std::string msg = expect_error([&] { gm(at::randn({2, 3})); }, ErrorKind::kRuntime);
   EXPECT_EQ(msg.rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u) << msg;
-  msg = error_of([&] { gm.forward({}); });
-  EXPECT_EQ(msg, "Expected positional argument for parameter x, but one was not passed in!");
-  msg = error_of([&] { gm.forward({at::ones({1}), at::ones({1})}); });
-  EXPECT_EQ(msg, "forward takes 1 inputs (x) but 2 were given");
+  EXPECT_EQ(expect_error([&] { gm.forward({}); }, ErrorKind::kRuntime),
+            "Expected positional argument for parameter x, but one was not passed in!");
+  EXPECT_EQ(expect_error([&] { gm.forward({at::ones({1}), at::ones({1})}); }, ErrorKind::kRuntime),
+            "forward takes 1 inputs (x) but 2 were given");
 }
 
 TEST(GraphModule, ConcurrentForwardIsSafe) {
@@ -234,7 +214,7 @@ TEST(GraphModule, ConcurrentForwardIsSafe) {
   std::vector<at::Tensor> inputs, expected;
   for (int i = 0; i < 8; ++i) {
     inputs.push_back(at::randn({3, 4}));
-    expected.push_back(at::linear(inputs.back() + param, w, b).clamp(0.0, 1.0));
+    expected.push_back(fx_doc_example_eager(inputs.back(), param, w, b));
   }
   std::vector<int> mismatches(8, 0);
   std::vector<std::thread> threads;
@@ -275,7 +255,7 @@ TEST(GraphModule, CustomOperators) {
 }
 
 TEST(GraphModule, RunsOnCuda) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device is usable on this machine";
+  FX_REQUIRE_GPU();
   at::Tensor param, w, b;
   auto gm = make_example(&param, &w, &b);
   for (const char* name : {"param", "linear.weight", "linear.bias"})
@@ -284,7 +264,7 @@ TEST(GraphModule, RunsOnCuda) {
   at::Tensor x = at::randn({3, 4});
   at::Tensor got = (*gm)(x.cuda()).toTensor();
   EXPECT_TRUE(got.is_cuda());
-  EXPECT_TRUE(at::allclose(got.cpu(), at::linear(x + param, w, b).clamp(0.0, 1.0), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(got.cpu(), fx_doc_example_eager(x, param, w, b), 1e-5, 1e-5));
 }
 
 }  // namespace

@@ -7,9 +7,12 @@
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
+#include "tests/expect_error.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 std::unique_ptr<GraphModule> make_module() {
   auto g = parse_graph(R"(graph():
@@ -80,23 +83,11 @@ TEST(Interpreter, PartialEvaluationSkipsNodesInEnv) {
 TEST(Interpreter, ErrorsNameTheNode) {
   auto gm = make_module();
   Interpreter interp(*gm);
-  try {
-    interp.run({at::randn({3, 5})});
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kRuntime);
-    EXPECT_EQ(
-        std::string(e.what()).rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u)
-        << e.what();
-  }
+  std::string msg = expect_error([&] { interp.run({at::randn({3, 5})}); }, ErrorKind::kRuntime);
+  EXPECT_EQ(msg.rfind("while executing node 'mm' (call_function aten::mm): ", 0), 0u) << msg;
   Interpreter none(*gm);
-  try {
-    none.run({});
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Expected positional argument for parameter x"),
-              std::string::npos);
-  }
+  expect_error([&] { none.run({}); }, ErrorKind::kRuntime,
+               {"Expected positional argument for parameter x"});
 }
 
 }  // namespace

@@ -9,9 +9,12 @@
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
 #include "runtime/torch_modules.h"
+#include "tests/expect_error.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 struct Warnings : c10::WarningHandler {
   std::vector<std::string> messages;
@@ -63,15 +66,12 @@ TEST(OwningModule, CallModuleOfAMissingModuleIsRefused) {
   Graph& g = gm->graph();
   Node* x = g.find_nodes(Op::Placeholder).at(0);
   const size_t size = g.size();
-  try {
-    auto at = g.inserting_after(x);
-    g.call_module("enc.other", {x});
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    EXPECT_NE(std::string(e.what()).find("enc.other"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("add_submodule"), std::string::npos) << e.what();
-  }
+  expect_error(
+      [&] {
+        auto at = g.inserting_after(x);
+        g.call_module("enc.other", {x});
+      },
+      ErrorKind::kGraph, {"enc.other", "add_submodule"});
   // An intermediate module is not something call_module can call.
   EXPECT_THROW(g.call_module("enc", {x}), Error);
   EXPECT_EQ(g.size(), size);
@@ -88,17 +88,9 @@ TEST(OwningModule, LintChecksGetAttrAndCallModuleTargets) {
   auto gm = make_module(torch::nn::Linear(4, 5));
   EXPECT_NO_THROW(gm->graph().lint());
   ASSERT_TRUE(gm->delete_submodule("enc.linear"));
-  try {
-    gm->graph().lint();
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kLint);
-    EXPECT_NE(std::string(e.what()).find(
-                  "Node enc_linear target enc.linear references nonexistent attribute `linear` "
-                  "of `enc`"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { gm->graph().lint(); }, ErrorKind::kLint,
+               {"Node enc_linear target enc.linear references nonexistent attribute `linear` "
+                "of `enc`"});
   EXPECT_NO_THROW(gm->graph().clone()->lint());  // no owner: targets are not checked
 
   auto gm2 = make_module(torch::nn::Linear(4, 5));

@@ -14,9 +14,13 @@
 #include "ir/parser.h"
 #include "runtime/module.h"
 #include "capture/tracer.h"
+#include "tests/expect_error.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 // Partitions by node name; every node named must be listed.
 std::function<int64_t(const Node*)> by_name(std::map<std::string, int64_t> ids) {
@@ -147,27 +151,19 @@ TEST(SplitModule, QualnameMapAndFlattenedSubmodules) {
 TEST(SplitModule, CycleBetweenPartitionsIsAnError) {
   auto gm = make_block();
   // linear (0) feeds relu (1), which feeds mul (0): values flow both ways.
-  try {
-    split_module(
-        *gm,
-        by_name(
-            {{"linear", 0}, {"relu", 1}, {"sigmoid", 0}, {"mul", 0}, {"add", 0}, {"add_1", 0}}));
-    FAIL() << "expected a cycle error";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    EXPECT_NE(msg.find("cycle exists between partitions! partitions [0, 1] cannot be ordered"),
-              std::string::npos)
-        << msg;
-    EXPECT_NE(msg.find("node 'relu' (call_function aten::relu) in partition 1 uses 'linear' "
-                       "from partition 0"),
-              std::string::npos)
-        << msg;
-    EXPECT_NE(msg.find("node 'mul' (call_function aten::mul.Tensor) in partition 0 uses 'relu' "
-                       "from partition 1"),
-              std::string::npos)
-        << msg;
-  }
+  expect_error(
+      [&] {
+        split_module(*gm, by_name({{"linear", 0},
+                                   {"relu", 1},
+                                   {"sigmoid", 0},
+                                   {"mul", 0},
+                                   {"add", 0},
+                                   {"add_1", 0}}));
+      },
+      ErrorKind::kGraph,
+      {"cycle exists between partitions! partitions [0, 1] cannot be ordered",
+       "node 'relu' (call_function aten::relu) in partition 1 uses 'linear' from partition 0",
+       "node 'mul' (call_function aten::mul.Tensor) in partition 0 uses 'relu' from partition 1"});
 }
 
 TEST(SplitModule, ValuesThatSkipAPartition) {
@@ -291,15 +287,8 @@ TEST(SplitModule, OutOfOrderGraphIsAnError) {
   GraphModule gm(std::move(g), {});
   Node* neg = gm.graph().find_nodes(Op::CallFunction, std::string("aten::neg"))[0];
   neg->next()->append(neg);  // relu now comes first
-  try {
-    split_module(gm, [](const Node*) { return int64_t{0}; });
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("node 'relu' (call_function aten::relu): uses 'neg' "
-                                         "before it is defined"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { split_module(gm, [](const Node*) { return int64_t{0}; }); }, ErrorKind::kGraph,
+               {"node 'relu' (call_function aten::relu): uses 'neg' before it is defined"});
 }
 
 TEST(SplitModule, FlattenedNameCollisionIsAnError) {
@@ -314,16 +303,9 @@ TEST(SplitModule, FlattenedNameCollisionIsAnError) {
   attrs.values["a.b_c"] = at::randn({2});
   attrs.values["a_b.c"] = at::randn({2});
   GraphModule gm(std::move(g), std::move(attrs));
-  try {
-    split_module(gm, [](const Node*) { return int64_t{0}; });
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("node 'a_b_c_1' (get_attr a_b.c): target 'a_b.c' "
-                                         "flattens to 'a_b_c' in submod_0, which already holds "
-                                         "'a.b_c'"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { split_module(gm, [](const Node*) { return int64_t{0}; }); }, ErrorKind::kGraph,
+               {"node 'a_b_c_1' (get_attr a_b.c): target 'a_b.c' flattens to 'a_b_c' in "
+                "submod_0, which already holds 'a.b_c'"});
   // In different partitions the two names do not meet.
   auto split = split_module(gm, by_name({{"add", 0}, {"add_1", 1}}));
   expect_same_numbers(gm, *split, {2});
@@ -339,30 +321,20 @@ TEST(SplitModule, NegativePartitionIds) {
   expect_same_numbers(*gm, *split, {3, 4});
 }
 
-// torch.fx's split_module docstring example, traced from C++. The docstring
+// torch.fx's split_module docstring example, traced from C++: the
+// documentation's module with a second input, forward(x, y) =
+// linear(x + param).clamp(0, 1) + linear(y).clamp(0, 1). The docstring
 // splits it round-robin, which works on FX's graph (Linear is one
 // call_module node) but makes cycles on ours (t, addmm): three contiguous
 // chunks instead.
-struct DocModuleImpl : torch::nn::Module {
-  DocModuleImpl()
-      : param(register_parameter("param", torch::rand({3, 4}))),
-        linear(register_module("linear", torch::nn::Linear(4, 5))) {}
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
-    torch::Tensor z = linear(x + param).clamp(0.0, 1.0);
-    torch::Tensor w = linear(y).clamp(0.0, 1.0);
-    return z + w;
-  }
-  torch::Tensor param;
-  torch::nn::Linear linear;
-};
-TORCH_MODULE(DocModule);
-
 TEST(SplitModule, TracedModelRoundRobin) {
-  DocModule m;
+  testing_support::MyModule m;
   auto gm = symbolic_trace(
       *m,
       [m](std::vector<c10::IValue> in) mutable {
-        return c10::IValue(m->forward(in[0].toTensor(), in[1].toTensor()));
+        torch::Tensor z = m->forward(in[0].toTensor());
+        torch::Tensor w = m->linear(in[1].toTensor()).clamp(0.0, 1.0);
+        return c10::IValue(z + w);
       },
       {torch::randn({3, 4}), torch::randn({3, 4})}, TraceOptions{{"x", "y"}, {}});
   int64_t calls = 0;

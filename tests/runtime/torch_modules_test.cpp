@@ -6,52 +6,37 @@
 #include <torch/script.h>
 
 #include "ir/parser.h"
+#include "tests/fx_doc_example.h"
 
 namespace fx {
 namespace {
 
-// torch.fx's documentation example as a LibTorch module.
-struct MyModuleImpl : torch::nn::Module {
-  MyModuleImpl()
-      : param(register_parameter("param", torch::rand({3, 4}))),
-        linear(register_module("linear", torch::nn::Linear(4, 5))) {
-    register_buffer("scale", torch::full({5}, 0.5));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return linear(x + param).clamp(0.0, 1.0) * named_buffers()["scale"];
-  }
-  torch::Tensor param;
-  torch::nn::Linear linear;
-};
-TORCH_MODULE(MyModule);
+using testing_support::fx_doc_example_graph;
+using testing_support::MyModule;  // torch.fx's documentation example
 
 TEST(TorchModules, NnRootProvidesParametersAndBuffers) {
+  // The example with a buffer, which its graph multiplies the result by.
   MyModule root;
+  torch::Tensor scale = root->register_buffer("scale", torch::full({5}, 0.5));
+  auto forward = [&](const torch::Tensor& x) { return root->forward(x) * scale; };
   Attributes attrs = attributes_from(*root);
   std::vector<std::string> names;
   for (const auto& kv : attrs.values) names.push_back(kv.first);
   EXPECT_EQ(names, (std::vector<std::string>{"linear.bias", "linear.weight", "param", "scale"}));
-  auto gm = make_graph_module(*root, parse_graph(R"(graph():
-    %x : [#users=1] = placeholder[target=x]
-    %param : [#users=1] = get_attr[target=param]
-    %add : [#users=1] = call_function[target=aten::add.Tensor](args = (%x, %param), kwargs = {})
-    %linear_weight : [#users=1] = get_attr[target=linear.weight]
-    %linear_bias : [#users=1] = get_attr[target=linear.bias]
-    %linear : [#users=1] = call_function[target=aten::linear](args = (%add, %linear_weight, %linear_bias), kwargs = {})
-    %clamp : [#users=1] = call_function[target=aten::clamp](args = (%linear, 0.0, 1.0), kwargs = {})
-    %scale : [#users=1] = get_attr[target=scale]
+  auto gm = make_graph_module(
+      *root, parse_graph(fx_doc_example_graph(R"(    %scale : [#users=1] = get_attr[target=scale]
     %mul : [#users=1] = call_function[target=aten::mul.Tensor](args = (%clamp, %scale), kwargs = {})
-    return mul)"));
+    return mul)")));
   EXPECT_EQ(gm->class_name(), "MyModuleImpl");
   torch::NoGradGuard no_grad;
   for (int i = 0; i < 3; ++i) {
     torch::Tensor x = torch::randn({3, 4});
-    EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), root->forward(x)));
+    EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), forward(x)));
   }
   // Tensors are shared with the root: updating a parameter shows through.
   root->param.add_(1.0);
   torch::Tensor x = torch::randn({3, 4});
-  EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), root->forward(x)));
+  EXPECT_TRUE(torch::allclose((*gm)(x).toTensor(), forward(x)));
 }
 
 TEST(TorchModules, TorchScriptSubmodule) {

@@ -23,6 +23,7 @@
 #include "runtime/functions.h"
 #include "runtime/graph_module.h"
 #include "runtime/shape_prop.h"
+#include "tests/expect_error.h"
 #include "tests/saved_files.h"
 
 namespace fx {
@@ -40,16 +41,13 @@ using saved_files::json_length;
 using saved_files::read_bytes;
 using saved_files::with_header;
 using saved_files::write_bytes;
+using testing_support::expect_error;
 
-// Loads path and returns the fx::Error it must raise.
-Error load_error(const std::string& path) {
-  try {
-    load(path);
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "load(" << path << ") did not throw";
-  return Error(ErrorKind::kInternal, "");
+// Loads path and returns the message of the fx::Error (a ParseError unless
+// told otherwise) it must raise.
+std::string load_error(const std::string& path, ErrorKind kind = ErrorKind::kParse) {
+  SCOPED_TRACE("load(" + path + ")");
+  return expect_error([&] { load(path); }, kind);
 }
 
 bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
@@ -458,50 +456,24 @@ TEST(Serialize, UnsaveableContentIsAnErrorOnSave) {
   attrs.modules["lin"] = make_module("torch::nn::Linear", [](auto args, auto&) { return args[0]; });
   GraphModule gm(std::move(g), std::move(attrs));
   TempFile file;
-  try {
-    save(gm, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    std::string msg = e.what();
-    EXPECT_NE(msg.find(file.path()), std::string::npos) << msg;
-    EXPECT_NE(msg.find("submodule 'lin' is a torch::nn::Linear, not a GraphModule"),
-              std::string::npos)
-        << msg;
-  }
+  expect_error([&] { save(gm, file.path()); }, ErrorKind::kGraph,
+               {file.path(), "submodule 'lin' is a torch::nn::Linear, not a GraphModule"});
   EXPECT_FALSE(std::filesystem::exists(file.path()));
   EXPECT_FALSE(std::filesystem::exists(file.path() + ".tmp"));
 
   auto bad_utf8 = make_model();
   (*bad_utf8->graph().nodes().begin())->set_type("caf\xe9");  // Latin-1, not UTF-8
-  try {
-    save(*bad_utf8, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is not valid UTF-8"), std::string::npos) << e.what();
-  }
+  expect_error([&] { save(*bad_utf8, file.path()); }, ErrorKind::kGraph, {"is not valid UTF-8"});
 
   auto meta_model = make_model();
   meta_model->set_attr("buffer", at::empty({5}, at::TensorOptions().device(at::kMeta)));
-  try {
-    save(*meta_model, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("attribute 'buffer' is a tensor on the meta device"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { save(*meta_model, file.path()); }, ErrorKind::kGraph,
+               {"attribute 'buffer' is a tensor on the meta device"});
   auto dict_model = make_model();
   dict_model->set_attr("buffer",
                        c10::impl::GenericDict(c10::StringType::get(), c10::IntType::get()));
-  try {
-    save(*dict_model, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("attribute 'buffer' holds a GenericDict value"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { save(*dict_model, file.path()); }, ErrorKind::kGraph,
+               {"attribute 'buffer' holds a GenericDict value"});
 }
 
 // ---- registered module kinds and version 1 files -----------------------------------------------
@@ -587,9 +559,7 @@ TEST(SerializeModuleKinds, UnregisteredKindNamesTheKindAndTheFix) {
   h["module"]["modules"]["scaled"]["kind"] = "fx::jit::FusedKernel";
   write_bytes(file.path(), with_header(bytes, h));
   ASSERT_FALSE(has_module_serializer("fx::jit::FusedKernel"));  // fx_jit is not used here
-  Error e = load_error(file.path());
-  EXPECT_EQ(e.kind(), ErrorKind::kParse);
-  std::string msg = e.what();
+  std::string msg = load_error(file.path());
   EXPECT_EQ(msg.rfind("cannot load '" + file.path() +
                           "': header.module.modules['scaled'].kind: module kind "
                           "fx::jit::FusedKernel is not registered",
@@ -610,9 +580,7 @@ TEST(SerializeModuleKinds, SerializerErrorsNameTheSubmodule) {
   Json h = header_of(bytes);
   h["module"]["modules"]["scaled"]["data"] = "{}";
   write_bytes(file.path(), with_header(bytes, h));
-  Error e = load_error(file.path());
-  EXPECT_EQ(e.kind(), ErrorKind::kParse);
-  EXPECT_EQ(std::string(e.what()),
+  EXPECT_EQ(load_error(file.path()),
             "cannot load '" + file.path() +
                 "': in submodule 'scaled': rebuilding the serialize_test::Scaled: no factor in "
                 "the data");
@@ -620,8 +588,7 @@ TEST(SerializeModuleKinds, SerializerErrorsNameTheSubmodule) {
   h = header_of(bytes);
   h["module"]["modules"]["scaled"].erase("data");
   write_bytes(file.path(), with_header(bytes, h));
-  EXPECT_NE(std::string(load_error(file.path()).what())
-                .find("header.module.modules['scaled']: missing field 'data'"),
+  EXPECT_NE(load_error(file.path()).find("header.module.modules['scaled']: missing field 'data'"),
             std::string::npos);
 
   // A version 1 file holds only GraphModules.
@@ -630,7 +597,7 @@ TEST(SerializeModuleKinds, SerializerErrorsNameTheSubmodule) {
   h = header_of(bytes);
   h["format_version"] = 1;
   write_bytes(file.path(), with_header(v1, h));
-  EXPECT_NE(std::string(load_error(file.path()).what())
+  EXPECT_NE(load_error(file.path())
                 .find("module kind 'serialize_test::Scaled' cannot be loaded from a format "
                       "version 1 file"),
             std::string::npos);
@@ -639,7 +606,7 @@ TEST(SerializeModuleKinds, SerializerErrorsNameTheSubmodule) {
   h = header_of(bytes);
   h["module"]["modules"]["scaled"]["module"]["kind"] = "serialize_test::Scaled";
   write_bytes(file.path(), with_header(bytes, h));
-  EXPECT_NE(std::string(load_error(file.path()).what())
+  EXPECT_NE(load_error(file.path())
                 .find("header.module.modules['scaled'].module.kind: expected a GraphModule here"),
             std::string::npos);
 }
@@ -649,13 +616,8 @@ TEST(SerializeModuleKinds, RegistrationRules) {
       [](const Module&) { return SavedModule{}; },
       [](std::unique_ptr<GraphModule>, const std::string&) { return std::shared_ptr<Module>(); }};
   for (const char* kind : {"GraphModule", ""}) {
-    try {
-      register_module_serializer(kind, ok);
-      FAIL() << "registering '" << kind << "' did not throw";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-      EXPECT_NE(std::string(e.what()).find("is reserved"), std::string::npos) << e.what();
-    }
+    SCOPED_TRACE(std::string("registering '") + kind + "'");
+    expect_error([&] { register_module_serializer(kind, ok); }, ErrorKind::kGraph, {"is reserved"});
   }
   EXPECT_THROW(register_module_serializer("serialize_test::Half", ModuleSerializer{ok.save, {}}),
                Error);
@@ -672,15 +634,9 @@ TEST(SerializeModuleKinds, RegistrationRules) {
       make_module("serialize_test::Empty", [](auto args, auto&) { return args[0]; });
   GraphModule gm(std::move(g), std::move(attrs));
   TempFile file;
-  try {
-    save(gm, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("submodule 'e' (serialize_test::Empty): its serializer "
-                                         "gave no GraphModule to save"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { save(gm, file.path()); }, ErrorKind::kGraph,
+               {"submodule 'e' (serialize_test::Empty): its serializer gave no GraphModule to "
+                "save"});
   EXPECT_FALSE(std::filesystem::exists(file.path()));
 
   // A serializer that throws something other than fx::Error: still an fx::Error on save.
@@ -693,16 +649,8 @@ TEST(SerializeModuleKinds, RegistrationRules) {
   attrs2.modules["s"] =
       make_module("serialize_test::Scaled", [](auto args, auto&) { return args[0]; });
   GraphModule impostor(std::move(g2), std::move(attrs2));
-  try {
-    save(impostor, file.path());
-    FAIL() << "save did not throw";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    EXPECT_NE(std::string(e.what()).find(
-                  "submodule 's' (serialize_test::Scaled): its serializer failed: "),
-              std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { save(impostor, file.path()); }, ErrorKind::kGraph,
+               {"submodule 's' (serialize_test::Scaled): its serializer failed: "});
   EXPECT_FALSE(std::filesystem::exists(file.path()));
 }
 
@@ -768,25 +716,18 @@ TEST(SerializeModuleKinds, HandWrittenVersion1FileLoads) {
 
 TEST(SerializeCorrupt, MissingEmptyAndWrongMagic) {
   TempFile file;
-  Error missing = load_error(file.path());
-  EXPECT_EQ(missing.kind(), ErrorKind::kParse);
-  EXPECT_EQ(std::string(missing.what()),
-            "cannot load '" + file.path() + "': the file does not exist");
+  EXPECT_EQ(load_error(file.path()), "cannot load '" + file.path() + "': the file does not exist");
 
   write_bytes(file.path(), "");
-  EXPECT_NE(std::string(load_error(file.path()).what()).find("the file is empty"),
-            std::string::npos);
+  EXPECT_NE(load_error(file.path()).find("the file is empty"), std::string::npos);
 
   write_bytes(file.path(), std::string("PK\x03\x04 this is a zip file", 24));
-  Error magic = load_error(file.path());
-  EXPECT_EQ(magic.kind(), ErrorKind::kParse);
-  EXPECT_NE(
-      std::string(magic.what()).find("expected the magic bytes \"FXGM\", found \"PK\\x03\\x04\""),
-      std::string::npos)
-      << magic.what();
+  std::string magic = load_error(file.path());
+  EXPECT_NE(magic.find("expected the magic bytes \"FXGM\", found \"PK\\x03\\x04\""),
+            std::string::npos)
+      << magic;
 
-  EXPECT_NE(std::string(load_error(testing::TempDir()).what()).find("is a directory"),
-            std::string::npos);
+  EXPECT_NE(load_error(testing::TempDir()).find("is a directory"), std::string::npos);
 }
 
 TEST(SerializeCorrupt, NewerVersionIsRefusedByNumber) {
@@ -796,15 +737,12 @@ TEST(SerializeCorrupt, NewerVersionIsRefusedByNumber) {
   std::string bytes = read_bytes(file.path());
   bytes.replace(4, 4, std::string("\xe7\x03\x00\x00", 4));  // 999
   write_bytes(file.path(), bytes);
-  Error e = load_error(file.path());
-  EXPECT_EQ(e.kind(), ErrorKind::kParse);
-  EXPECT_EQ(std::string(e.what()), "cannot load '" + file.path() +
-                                       "': saved by a newer fx: format version 999, this build "
-                                       "reads up to 2");
+  EXPECT_EQ(load_error(file.path()), "cannot load '" + file.path() +
+                                         "': saved by a newer fx: format version 999, this build "
+                                         "reads up to 2");
   bytes.replace(4, 4, std::string("\x00\x00\x00\x00", 4));
   write_bytes(file.path(), bytes);
-  EXPECT_NE(std::string(load_error(file.path()).what()).find("invalid format version 0"),
-            std::string::npos);
+  EXPECT_NE(load_error(file.path()).find("invalid format version 0"), std::string::npos);
 }
 
 TEST(SerializeCorrupt, TruncatedAtEveryLength) {
@@ -815,18 +753,14 @@ TEST(SerializeCorrupt, TruncatedAtEveryLength) {
   TempFile cut("_cut");
   for (size_t n = 0; n < bytes.size(); ++n) {
     write_bytes(cut.path(), bytes.substr(0, n));
-    try {
-      load(cut.path());
-      ADD_FAILURE() << "a file truncated to " << n << " of " << bytes.size() << " bytes loaded";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kParse) << n << ": " << e.what();
-    }
+    SCOPED_TRACE("a file truncated to " + std::to_string(n) + " of " +
+                 std::to_string(bytes.size()) + " bytes");
+    load_error(cut.path());
   }
   // Extra bytes at the end are corruption too.
   write_bytes(cut.path(), bytes + "x");
-  EXPECT_NE(
-      std::string(load_error(cut.path()).what()).find("unexpected bytes after the tensor data"),
-      std::string::npos);
+  EXPECT_NE(load_error(cut.path()).find("unexpected bytes after the tensor data"),
+            std::string::npos);
 }
 
 TEST(SerializeCorrupt, FlippedBytesInTheHeaderNeverCrash) {
@@ -934,9 +868,7 @@ TEST(SerializeCorrupt, IllTypedJsonFieldsNameTheField) {
     Json h = good;
     c.edit(h);
     write_bytes(bad.path(), with_header(bytes, h));
-    Error e = load_error(bad.path());
-    EXPECT_EQ(e.kind(), ErrorKind::kParse) << e.what();
-    std::string msg = e.what();
+    std::string msg = load_error(bad.path());
     EXPECT_EQ(msg.rfind("cannot load '" + bad.path() + "': ", 0), 0u) << msg;
     EXPECT_NE(msg.find(c.expected), std::string::npos)
         << "expected: " << c.expected << "\ngot: " << msg;
@@ -945,8 +877,7 @@ TEST(SerializeCorrupt, IllTypedJsonFieldsNameTheField) {
   std::string broken = bytes;
   broken[16] = '#';
   write_bytes(bad.path(), broken);
-  EXPECT_NE(std::string(load_error(bad.path()).what()).find("the JSON header does not parse"),
-            std::string::npos);
+  EXPECT_NE(load_error(bad.path()).find("the JSON header does not parse"), std::string::npos);
 }
 
 TEST(SerializeCorrupt, UnknownOperatorNamesTheNodeAndThePath) {
@@ -958,8 +889,7 @@ TEST(SerializeCorrupt, UnknownOperatorNamesTheNodeAndThePath) {
   ASSERT_EQ(h["module"]["graph"]["nodes"][5]["name"], "relu");
   h["module"]["graph"]["nodes"][5]["target"] = "aten::no_such_op";
   write_bytes(file.path(), with_header(bytes, h));
-  Error e = load_error(file.path());
-  std::string msg = e.what();
+  std::string msg = load_error(file.path(), ErrorKind::kGraph);
   EXPECT_EQ(msg.rfind("cannot load '" + file.path() + "': ", 0), 0u) << msg;
   EXPECT_NE(msg.find("node 'relu' (call_function aten::no_such_op)"), std::string::npos) << msg;
 }
@@ -983,8 +913,7 @@ TEST(SerializeCorrupt, DeepNestingIsRefusedWithoutRecursingOnIt) {
   std::string out = bytes.substr(0, 8);
   for (int i = 0; i < 8; ++i) out += static_cast<char>((text.size() >> (8 * i)) & 0xff);
   write_bytes(file.path(), out + text + bytes.substr(16 + json_length(bytes)));
-  EXPECT_NE(std::string(load_error(file.path()).what()).find("nested more than 256 levels deep"),
-            std::string::npos);
+  EXPECT_NE(load_error(file.path()).find("nested more than 256 levels deep"), std::string::npos);
 }
 
 }  // namespace

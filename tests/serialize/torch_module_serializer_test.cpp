@@ -11,10 +11,13 @@
 #include "ir/parser.h"
 #include "runtime/graph_module.h"
 #include "runtime/torch_modules.h"
+#include "tests/expect_error.h"
 #include "tests/saved_files.h"
 
 namespace fx {
 namespace {
+
+using testing_support::expect_error;
 
 struct TempFile : saved_files::TempFile {
   TempFile() : saved_files::TempFile("fx_torch_module_", "") {}
@@ -45,14 +48,8 @@ TEST(SerializeTorchModules, AnUnregisteredKindIsNamedOnSave) {
       [](torch::nn::Module&, std::vector<c10::IValue> a, const IValueKwargs&) { return a[0]; });
   GraphModule gm(std::move(g), attrs);
   TempFile file;
-  try {
-    save(gm, file.path());
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kGraph);
-    EXPECT_NE(std::string(e.what()).find("submodule 'n' is a my::UnsavedImpl"), std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { save(gm, file.path()); }, ErrorKind::kGraph,
+               {"submodule 'n' is a my::UnsavedImpl"});
 }
 
 TEST(SerializeTorchModules, ParametersBuffersAndKindRoundTrip) {
@@ -89,15 +86,8 @@ TEST(SerializeTorchModules, ParametersBuffersAndKindRoundTrip) {
   // A factory that makes a module of other shapes is refused, naming the tensor.
   register_torch_module_kind("torch::nn::LinearImpl",
                              [](const auto&) { return wrap_module(torch::nn::Linear(2, 2)); });
-  try {
-    load(file.path());
-    FAIL() << "expected an fx::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("LinearImpl's 'bias' has shape [3] but the new one's has [2]"),
-        std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { load(file.path()); }, ErrorKind::kParse,
+               {"LinearImpl's 'bias' has shape [3] but the new one's has [2]"});
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "ir/error.h"
+#include "tests/expect_error.h"
 
 namespace {
 
+using fx::testing_support::expect_error;
 using fx::triton::ModelConfig;
 using fx::triton::parse_model_config;
 
@@ -60,13 +62,8 @@ TEST(TritonConfig, FuseAloneAndDefaults) {
 }
 
 void expect_config_error(const std::string& json, const std::string& needle) {
-  try {
-    parse_model_config(json);
-    ADD_FAILURE() << "accepted: " << json;
-  } catch (const fx::Error& e) {
-    EXPECT_EQ(e.kind(), fx::ErrorKind::kRuntime);
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  SCOPED_TRACE(json);
+  expect_error([&] { parse_model_config(json); }, fx::ErrorKind::kRuntime, {needle});
 }
 
 TEST(TritonConfig, BadConfigsNameTheModelAndTheField) {
