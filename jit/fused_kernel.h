@@ -73,6 +73,8 @@ class FusedKernel : public Module {
   // A row kernel's call (Note [Row kernels] in jit/kernel.h); ins are the
   // checked inputs, all on the CPU.
   c10::IValue run_rows(std::vector<c10::IValue> args, const std::vector<at::Tensor>& ins);
+  // The same on a CUDA device (jit/cuda_row_launch.cpp).
+  c10::IValue run_cuda_rows(std::vector<c10::IValue> args, const std::vector<at::Tensor>& ins);
   std::shared_ptr<const CpuKernel> kernel_for(const Variant& v);
   std::shared_ptr<const CudaKernel> cuda_kernel_for(const Variant& v, bool index32, int device);
   // Launches the CUDA kernel for v (false: it could not be compiled or loaded).

@@ -84,8 +84,14 @@ struct Variant {
   // has one letter per argument for its walk along the row, then '_' and one
   // letter per full-size output ('c' or 's').
   bool rows = false;
+  // CUDA row kernels only (jit/cuda_row_codegen.cpp): 'w' one warp per row,
+  // 'b' one block per row; vec then applies to every contiguous walk.
+  char row_mode = 0;
   std::string key() const {
-    if (rows) return "rows" + std::to_string(rank) + "_" + pattern;
+    if (rows)
+      return "rows" + std::to_string(rank) + "_" + pattern +
+             (row_mode ? std::string("_") + row_mode : std::string()) +
+             (vec > 1 ? "_v" + std::to_string(vec) : "");
     return (flat ? "flat_" : "nd" + std::to_string(rank) + "_") + pattern +
            (vec > 1 ? "_v" + std::to_string(vec) : "");
   }
@@ -119,8 +125,16 @@ std::string cpu_source(const KernelSpec& spec, const Variant& variant);
 std::string cpu_row_source(const KernelSpec& spec, const Variant& variant);
 
 // CUDA C++ source for NVRTC exporting `extern "C" __global__ void fx_kernel(FxArgs)`
-// (see jit/cuda_codegen.cpp for FxArgs' layout); no includes.
+// (see jit/cuda_codegen.cpp for FxArgs' layout); no includes. A row kernel's
+// spec (spec.is_rows()) gets cuda_row_source.
 std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool index32);
+
+// CUDA source of a row kernel for NVRTC (variant.row_mode 'w' or 'b'), same
+// entry point; its argument FxRowArgs is ptr[arguments + outputs],
+// size[rank + 1] (outer sizes, then the row length n), stride[(arguments +
+// full-size outputs) * (rank + 1)] as the host row kernel's, and rows.
+// jit/cuda_row_codegen.cpp says how rows are spread over warps and blocks.
+std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool index32);
 
 // The statements of one element for either target, given how input k and
 // output k are addressed (C lvalues).

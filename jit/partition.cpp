@@ -74,6 +74,13 @@ class Partitioner {
           why = "its reduced dims all have size 1 (nothing to reduce)";
         }
       }
+      // getitem of a tuple-valued reduction (native_layer_norm) is computed in
+      // its row kernel, and only there (place() keeps it out of other groups).
+      if (!fusible_[i] && reduction_item(*nodes_[i]) >= 0 &&
+          reduction_[index_.at(nodes_[i]->args()[0].to_node())]) {
+        fusible_[i] = true;
+        why.clear();
+      }
       if (fusible_[i])
         ++candidates;
       else
@@ -101,7 +108,7 @@ class Partitioner {
   // The frame node n would have alone.
   Frame own_frame(int n) const {
     Frame f;
-    f.device = nodes_[n]->tensor_meta()->device;
+    f.device = first_tensor_meta(*nodes_[n])->device;
     if (reduction_[n]) {
       f.shape = info_[n].full_shape;
       f.k = info_[n].k;
@@ -144,6 +151,7 @@ class Partitioner {
   // node reads rows of its own shape.
   bool reads_ok(int p, int c, const Frame& f) const {
     const char rp = role(p, f);
+    if (rp == 't') return reduction_item(*nodes_[c]) >= 0;  // a tuple is read by getitem only
     if (reduction_[c]) return rp == 'f';
     const char rc = role(c, f);
     if (rc == 'f') return rp == 'f' || rp == 'k';
@@ -242,6 +250,15 @@ class Partitioner {
         if (why.empty()) why = w;
       }
     }
+    if (reduction_item(*nodes_[n]) >= 0) {
+      // getitem belongs in the group of the tuple it reads, or in none.
+      const int whole = group_of_[index_.at(nodes_[n]->args()[0].to_node())];
+      if (std::find(chosen.begin(), chosen.end(), whole) == chosen.end()) {
+        fusible_[n] = false;
+        reason_[n] = why.empty() ? "cannot join the row kernel of the tuple it reads" : why;
+        return;
+      }
+    }
     if (chosen.empty()) {
       int id = static_cast<int>(groups_.size());
       Group g;
@@ -277,10 +294,29 @@ class Partitioner {
     group_of_[n] = into;
   }
 
+  // The member of g whose tuple result is read outside g (a getitem left out
+  // of it, or the output), or -1. Such a group cannot be fused.
+  int escaping_tuple(const Group& g) const {
+    for (int m : g.members) {
+      if (!reduction_[m] || info_[m].out_view != 't') continue;
+      for (Node* u : nodes_[m]->users())
+        if (group_of_[index_.at(u)] != group_of_[m]) return m;
+    }
+    return -1;
+  }
+
   Partition finish() {
     Partition p;
     for (Group& g : groups_) {
       if (!g.alive || g.members.empty()) continue;
+      if (int t = escaping_tuple(g); t >= 0) {
+        for (int m : g.members) group_of_[m] = -1;
+        for (int m : g.members)
+          if (reason_[m].empty())
+            reason_[m] = "its group would return the tuple of '" + nodes_[t]->name() +
+                         "' (fused only when all its users are getitem nodes in its row kernel)";
+        continue;
+      }
       if (g.members.size() < options_.min_group_size) {
         for (int m : g.members) {
           group_of_[m] = -1;

@@ -69,11 +69,19 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
     return static_cast<int>(it - group.inputs.begin());
   };
   std::vector<std::pair<const Node*, char>> args;
+  // How a reduction reads its input `in`: full-size, or per row (the views
+  // 'd' of ReductionInfo::row_operands).
+  auto reduction_view = [](const ReductionInfo& info, const Node* in) {
+    return std::find(info.row_operands.begin(), info.row_operands.end(), in) !=
+                   info.row_operands.end()
+               ? 'd'
+               : 'f';
+  };
   for (const Node* n : group.nodes) {
     ReductionInfo info;
     const bool red = node_is_reduction(*n, &info, nullptr);
-    const char view = red ? 'f' : role(n);
     for (const Node* in : n->all_input_nodes()) {
+      const char view = red ? reduction_view(info, in) : role(n);
       if (members.count(in) || arg_of.count({in, view})) continue;
       arg_of[{in, view}] = static_cast<int>(args.size());
       args.emplace_back(in, view);
@@ -108,6 +116,7 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
     spec.rows.push_back(std::move(s));
   }
   std::map<const Node*, int> value_of;
+  std::map<const Node*, std::vector<int>> items_of;  // tuple-valued reductions
   for (const Node* n : group.nodes) {
     spec.members.push_back(n->name());
     ReductionInfo info;
@@ -118,9 +127,16 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
           *n,
           [&](const Node* in) {
             if (members.count(in)) return value_of.at(in);
-            return arg_of.at({in, 'f'});
+            return arg_of.at({in, reduction_view(info, in)});
           },
-          b);
+          b, &items_of[n]);
+      continue;
+    }
+    if (int item = reduction_item(*n); item >= 0) {
+      const std::vector<int>& items = items_of.at(n->args()[0].to_node());
+      FX_INTERNAL_ASSERT(item < static_cast<int>(items.size()),
+                         "getitem '" + n->name() + "' of a tuple without that item");
+      value_of[n] = items[item];
       continue;
     }
     const char view = role(n);
