@@ -105,7 +105,10 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
   for (size_t o = 0; o < nout; ++o)
     os << "  " << storage_ctype(spec.outputs[o]) << "* __restrict__ out" << o << " = ("
        << storage_ctype(spec.outputs[o]) << "*)args.ptr[" << nin + o << "];\n";
-  os << "  const index_t n = (index_t)args.size[" << RO << "];\n";
+  // nrow: one row's length; n: what is reduced together (row_group rows).
+  const int64_t GR = spec.row_group;
+  os << "  const index_t nrow = (index_t)args.size[" << RO << "];\n";
+  os << "  const index_t n = nrow" << (GR > 1 ? " * " + std::to_string(GR) : "") << ";\n";
   os << "  const index_t rows = (index_t)args.rows;\n";
   // Shared memory of the block reductions, one array per accumulator type.
   std::set<std::string> red_types;
@@ -116,37 +119,42 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
     for (const std::string& T : red_types) os << "  __shared__ " << T << " " << smem(T) << "[32];\n";
     os << "  const index_t tid = (index_t)threadIdx.x;\n";
     os << "  const index_t tpr = (index_t)blockDim.x;\n";
-    os << "  for (index_t o = (index_t)blockIdx.x; o < rows; o += (index_t)gridDim.x) {\n";
+    os << "  for (index_t o0 = (index_t)blockIdx.x * " << GR << "; o0 < rows; o0 += (index_t)gridDim.x * "
+       << GR << ") {\n";
   } else {
     os << "  const index_t tid = (index_t)(threadIdx.x & 31);\n";
     os << "  const index_t tpr = 32;\n";
     os << "  const index_t warps = (index_t)(blockDim.x >> 5);\n";
-    os << "  for (index_t o = (index_t)blockIdx.x * warps + (index_t)(threadIdx.x >> 5); o < rows;\n"
-          "       o += (index_t)gridDim.x * warps) {\n";
+    os << "  for (index_t o0 = ((index_t)blockIdx.x * warps + (index_t)(threadIdx.x >> 5)) * " << GR
+       << "; o0 < rows;\n       o0 += (index_t)gridDim.x * warps * " << GR << ") {\n";
   }
-  // Offsets of each walker's row from the outer index.
-  for (size_t w = 0; w < nw; ++w) os << "    index_t off" << w << " = 0;\n";
-  if (RO > 0) {
-    os << "    index_t rem = o;\n";
-    os << "#pragma unroll\n    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
-    os << "      const index_t idx = rem % (index_t)args.size[d];\n      rem /= (index_t)args.size[d];\n";
-    for (size_t w = 0; w < nw; ++w)
-      os << "      off" << w << " += idx * (index_t)args.stride[" << w * (RO + 1) << " + d];\n";
-    os << "    }\n";
-  }
-  for (size_t a = 0; a < nin; ++a) {
-    os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
-       << " + off" << a << ";\n";
-    if (walk_of(a) == 's')
-      os << "    const index_t s" << a << " = (index_t)args.stride[" << a * (RO + 1) + RO << "];\n";
-  }
-  for (size_t f = 0; f < full_out_ids.size(); ++f) {
-    const size_t o = full_out_ids[f], w = nin + f;
-    os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
-       << " + off" << w << ";\n";
-    if (walk_of(w) == 's')
-      os << "    const index_t so" << o << " = (index_t)args.stride[" << w * (RO + 1) + RO << "];\n";
-  }
+  // Row o's walkers (p<a>, s<a>, q<o>, so<o>); its level-0 row values follow
+  // (emit_rows(0)).
+  auto setup = [&] {
+    // Offsets of each walker's row from the outer index.
+    for (size_t w = 0; w < nw; ++w) os << "    index_t off" << w << " = 0;\n";
+    if (RO > 0) {
+      os << "    index_t rem = o;\n";
+      os << "#pragma unroll\n    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
+      os << "      const index_t idx = rem % (index_t)args.size[d];\n      rem /= (index_t)args.size[d];\n";
+      for (size_t w = 0; w < nw; ++w)
+        os << "      off" << w << " += idx * (index_t)args.stride[" << w * (RO + 1) << " + d];\n";
+      os << "    }\n";
+    }
+    for (size_t a = 0; a < nin; ++a) {
+      os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
+         << " + off" << a << ";\n";
+      if (walk_of(a) == 's')
+        os << "    const index_t s" << a << " = (index_t)args.stride[" << a * (RO + 1) + RO << "];\n";
+    }
+    for (size_t f = 0; f < full_out_ids.size(); ++f) {
+      const size_t o = full_out_ids[f], w = nin + f;
+      os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
+         << " + off" << w << ";\n";
+      if (walk_of(w) == 's')
+        os << "    const index_t so" << o << " = (index_t)args.stride[" << w * (RO + 1) + RO << "];\n";
+    }
+  };
   // Whether argument a is read as a vector in the vector part of a walk.
   auto vector_arg = [&](size_t a) {
     return vec > 1 && spec.arg_view[a] == 'f' && walk_of(a) == 'c';
@@ -193,7 +201,7 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
                   const std::string& before_vector, const std::string& after_vector) {
     std::string tail_start = "0";
     if (vec > 1) {
-      os << "    {\n      const index_t nv = n / " << vec << ";\n";
+      os << "    {\n      const index_t nv = nrow / " << vec << ";\n";
       os << "      for (index_t vi = tid; vi < nv; vi += tpr) {\n";
       std::set<size_t> loaded;
       for (int i : body_stmts)
@@ -211,9 +219,9 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
       for (int i : body_stmts) os << decl(i, true, "          ");
       os << tail_stmts(true, "          ");
       os << "        }\n" << after_vector << "      }\n    }\n";
-      tail_start = "(n / " + std::to_string(vec) + ") * " + std::to_string(vec);
+      tail_start = "(nrow / " + std::to_string(vec) + ") * " + std::to_string(vec);
     }
-    os << "    for (index_t j = " << tail_start << " + tid; j < n; j += tpr) {\n";
+    os << "    for (index_t j = " << tail_start << " + tid; j < nrow; j += tpr) {\n";
     for (int i : body_stmts) os << decl(i, false, "      ");
     os << tail_stmts(false, "      ");
     os << "    }\n";
@@ -226,7 +234,23 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
   int levels = 0;
   for (const RowStmt& s : st)
     if (!s.full() && s.kind != RowStmt::kRow) levels = std::max(levels, s.level);
-  emit_rows(0);
+  // A group's rows, each walked in turn (row_group > 1); else row o0 alone.
+  auto each_row = [&](const std::function<void()>& body) {
+    if (GR == 1) {
+      body();
+      return;
+    }
+    os << "    for (index_t o = o0; o < o0 + " << GR << "; ++o) {\n";
+    setup();
+    emit_rows(0);
+    body();
+    os << "    }\n";
+  };
+  if (GR == 1) {
+    os << "    const index_t o = o0;\n";
+    setup();
+    emit_rows(0);
+  }
   for (int level = 1; level <= levels; ++level) {
     std::vector<int> reds, operands;
     for (size_t i = 0; i < st.size(); ++i)
@@ -250,6 +274,7 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
     };
     for (int i : reds)
       os << "    " << st[i].ctype << " acc" << i << " = " << identity(i) << ";\n";
+    each_row([&] {
     walk(closure(operands),
          [&](bool, const std::string& indent) {
            std::string out;
@@ -259,6 +284,7 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
            return out;
          },
          "", "");
+    });
     for (int i : reds) {
       const std::string is = std::to_string(i);
       if (block)
@@ -286,6 +312,7 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
                  ";\n";
       }
     }
+    each_row([&] {
     walk(closure(full_outs),
          [&](bool in_vector, const std::string& indent) {
            std::string out;
@@ -304,6 +331,7 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
            return out;
          },
          before, after);
+    });
   }
   // Row outputs: one thread of the row stores them.
   bool row_outs = false;

@@ -24,7 +24,9 @@ namespace {
 
 // Note [CUDA row launches]: rows of up to kWarpRowMax elements get one warp
 // each, 8 warps (256 threads) per block; longer rows get one block each, of
-// 128 to 1024 threads (about 16 elements per thread per walk). The grid
+// 128 to 1024 threads (about 16 elements per thread per walk). A group of
+// rows reduced together (KernelSpec::row_group) counts as one row of their
+// total length. The grid
 // strides over rows: at most blocks_per_sm (cuda_launch_tuning) blocks of 256
 // threads per multiprocessor, or as many bigger blocks as that many threads.
 // Vector accesses (16 bytes of the widest contiguous walker) are used when
@@ -164,7 +166,9 @@ c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
     if (a == nargs) v.pattern += '_';
     v.pattern += inner[a] == 0 ? 'b' : inner[a] == 1 ? 'c' : 's';
   }
-  v.row_mode = n <= kWarpRowMax ? 'w' : 'b';
+  // What one warp or block reduces: a row, or a group of row_group rows.
+  const int64_t group = spec_.row_group, units = rows / group;
+  v.row_mode = n * group <= kWarpRowMax ? 'w' : 'b';
   // Vector width: 16 bytes of the widest contiguous walker, when all of them
   // start every row aligned.
   {
@@ -183,13 +187,13 @@ c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
     }
     if (vec > 1 && n >= vec) v.vec = vec;
   }
-  const unsigned threads = v.row_mode == 'w' ? kWarpBlock : block_threads(n);
+  const unsigned threads = v.row_mode == 'w' ? kWarpBlock : block_threads(n * group);
   const int64_t rows_per_block = v.row_mode == 'w' ? kWarpBlock / 32 : 1;
   const int64_t sms = cuda_sm_count(device.index());
   const int64_t max_blocks = std::max<int64_t>(
       1, int64_t{cuda_launch_tuning().blocks_per_sm} * sms * kWarpBlock / threads);
   const int64_t blocks =
-      std::max<int64_t>(1, std::min(max_blocks, (rows + rows_per_block - 1) / rows_per_block));
+      std::max<int64_t>(1, std::min(max_blocks, (units + rows_per_block - 1) / rows_per_block));
   std::vector<int64_t> sizes = osizes;
   sizes.push_back(n);
   std::vector<std::vector<int64_t>> strides(nw);
@@ -197,7 +201,8 @@ c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
     strides[a] = ostrides[a];
     strides[a].push_back(inner[a]);
   }
-  const int64_t slack = std::max<int64_t>(blocks * rows_per_block, int64_t{threads} * v.vec);
+  const int64_t slack =
+      std::max<int64_t>(blocks * rows_per_block * group, int64_t{threads} * v.vec);
   const bool index32 = fits_32bit_index(rows * n, sizes, strides, slack);
   auto kernel = cuda_kernel_for(v, index32, device.index());
   if (!kernel) return run_eager(std::move(args));

@@ -53,6 +53,10 @@ struct KernelSpec {
   int64_t reduce_dims = 0;
   int64_t rank = 0;  // of S
   std::vector<int64_t> fixed_reduced;  // required sizes of the reduced dims (or empty)
+  // Consecutive rows reduced together (FusionGroup::row_group): the kernel
+  // computes groups of them, starting at each row index divisible by it; n
+  // in expressions is then the group's element count.
+  int64_t row_group = 1;
   std::vector<c10::ScalarType> group_inputs;  // dtype of each group input (what forward takes)
   std::vector<int> arg_input;
   std::vector<int64_t> arg_rank;  // the input's rank at fuse time (calls must agree)

@@ -31,6 +31,7 @@ void unite(Bits& a, const Bits& b) {
 struct Frame {
   std::vector<int64_t> shape;
   int64_t k = 0;
+  int64_t row_group = 1;  // rows reduced together (every member full-size when > 1)
   c10::Device device = c10::Device(c10::DeviceType::CPU);
 };
 
@@ -112,6 +113,7 @@ class Partitioner {
     if (reduction_[n]) {
       f.shape = info_[n].full_shape;
       f.k = info_[n].k;
+      f.row_group = info_[n].row_group;
     } else {
       f.shape = nodes_[n]->tensor_meta()->shape;
     }
@@ -128,10 +130,12 @@ class Partitioner {
     for (const Frame& f : frames) {
       if (f.device != base->device) return std::nullopt;
       if (f.k > 0 || base->k == 0) {
-        if (f.shape != base->shape || f.k != base->k) return std::nullopt;
+        if (f.shape != base->shape || f.k != base->k || f.row_group != base->row_group)
+          return std::nullopt;
         continue;
       }
-      if (f.shape != base->shape && f.shape != keep_shape(*base) && f.shape != drop_shape(*base))
+      if (f.shape != base->shape &&
+          (base->row_group > 1 || (f.shape != keep_shape(*base) && f.shape != drop_shape(*base))))
         return std::nullopt;
     }
     return *base;
@@ -330,6 +334,7 @@ class Partitioner {
       if (g.frame.k > 0) {
         fg.shape = g.frame.shape;
         fg.reduce_dims = g.frame.k;
+        fg.row_group = g.frame.row_group;
       }
       int id = group_of_[g.members[0]];
       for (int m : g.members) fg.nodes.push_back(nodes_[m]);
@@ -384,7 +389,9 @@ std::string Partition::explain() const {
       os << " (row kernel over the last " << groups[i].reduce_dims << " of [";
       for (size_t d = 0; d < groups[i].shape.size(); ++d)
         os << (d ? ", " : "") << groups[i].shape[d];
-      os << "]; reductions:";
+      os << "]";
+      if (groups[i].row_group > 1) os << " in groups of " << groups[i].row_group << " rows";
+      os << "; reductions:";
       for (const Node* n : groups[i].nodes)
         if (node_is_reduction(*n, nullptr, nullptr)) os << " " << n->name();
       os << ")";

@@ -43,6 +43,9 @@ struct FusionGroup {
   // number of trailing dims reduced; 0 for elementwise-only groups.
   std::vector<int64_t> shape;
   int64_t reduce_dims = 0;
+  // Consecutive rows reduced together (group_norm's channels of one group,
+  // ReductionInfo::row_group); then every member is full-size.
+  int64_t row_group = 1;
 };
 
 struct Unfused {

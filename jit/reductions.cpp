@@ -292,10 +292,12 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
     }
     r.out_view = b == "aten::native_layer_norm" ? 't' : 'f';
   } else if (b == "aten::group_norm") {
-    // Input [N, C, *]: each group of C/G channels of a sample is one row. The
-    // rows are trailing dims when G == C (a row is one channel's [*], weight
-    // and bias are per row) or when G == 1 without weight and bias (a row is
-    // the sample's [C, *]).
+    // Input [N, C, *]: each group of C/G channels of a sample is reduced. With
+    // G == 1 and no weight or bias that is the row [C, *]; otherwise a row is
+    // one channel's [*] (weight and bias are per row) and the C/G consecutive
+    // rows of a group are reduced together, which needs C fixed: the weight
+    // or bias fixes it (a call with another C broadcasts differently and runs
+    // eagerly).
     auto g = f.get("num_groups").number();
     if (!g) {
       *why = "its num_groups is not a constant";
@@ -323,15 +325,20 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
       r.row_operands.push_back(wn);
       affine = true;
     }
-    if (groups == channels) {
-      r.k = rank - 2;
-    } else if (groups == 1 && !affine) {
+    if (groups == 1 && !affine) {
       r.k = rank - 1;
-    } else {
-      *why = "its groups of " + std::to_string(groups ? channels / groups : 0) +
-             " channels are not trailing dims (fused when num_groups equals the channel count, "
-             "or is 1 without weight and bias)";
+    } else if (groups <= 0 || channels % groups != 0) {
+      *why = "its num_groups " + std::to_string(groups) + " does not divide its " +
+             std::to_string(channels) + " channels";
       return false;
+    } else if (groups != channels && !affine) {
+      *why = "its groups of " + std::to_string(channels / groups) +
+             " channels are rows reduced together, which needs the channel count fixed by a "
+             "weight or bias, and it has neither";
+      return false;
+    } else {
+      r.k = rank - 2;
+      r.row_group = channels / groups;
     }
     Formal eps = f.get("eps");
     if (!eps.number()) {

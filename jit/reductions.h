@@ -7,9 +7,10 @@
 // rank r >= 1 (the "full" shape S) on the CPU: sum/mean/amax/amin/var/std over
 // dims {r-k..r-1} (keepdim or not), softmax/log_softmax over the last dim,
 // layer_norm/rms_norm over their normalized_shape, adaptive_avg_pool2d to 1x1
-// (k = 2), group_norm of a contiguous [N, C, *] input where its groups are
-// trailing dims (num_groups == C: k = rank - 2; num_groups == 1 without weight
-// and bias: k = rank - 1; other group counts are explained, not fused). Its result is either one value per row (shape S with the reduced
+// (k = 2), group_norm of a contiguous [N, C, *] input: over [C, *] when
+// num_groups is 1 without weight and bias (k = rank - 1), else over [*]
+// (k = rank - 2) with the C/G rows of a group reduced together (row_group;
+// then weight or bias must be given, so that C is fixed). Its result is either one value per row (shape S with the reduced
 // dims 1, or without them) or full-size (softmax, the norms).
 //
 // native_layer_norm is layer_norm returning (out, mean, rstd): its result is a
@@ -49,8 +50,11 @@ struct ReductionInfo {
   // The formals read as full-size operands (self/input, weight, bias).
   std::vector<const Node*> operands;
   // The formals read as one value per row, viewed as the output without the
-  // reduced dims (group_norm's per-channel weight and bias when G == C).
+  // reduced dims (group_norm's per-channel weight and bias).
   std::vector<const Node*> row_operands;
+  // How many consecutive rows are reduced together (group_norm: the C/G
+  // channels of a group, each a row of [*]); 1 otherwise.
+  int64_t row_group = 1;
 };
 
 // The node's tensor_meta, or the first of its list of them (a node that returns

@@ -36,6 +36,7 @@ using namespace row_checks;
 // epilogue; `inputs` makes its inputs for rows x n.
 struct RowCase {
   std::string name;  // the reduction's node name
+  std::string label;  // what make_case builds (the name unless it says more)
   Build build;
   std::function<std::vector<at::Tensor>(int64_t rows, int64_t n, at::ScalarType)> inputs;
 };
@@ -110,12 +111,25 @@ std::vector<RowCase> row_cases() {
     return std::vector<at::Tensor>{rnd({1, rows, n}, t), rnd({rows}, t), rnd({rows}, t)};
   };
   cases.push_back(gn);
+  // group_norm with 4 channels per group: rows reduced in groups.
+  RowCase gg = gn;
+  gg.label = "group_norm/4";
+  cases.push_back(gg);
+  for (RowCase& c : cases)
+    if (c.label.empty()) c.label = c.name;
   return cases;
 }
 
 // The builder of c for rows of n (the norms fix their row length; group_norm
-// its channel count, here `rows`).
+// its channel count, here `rows`, in groups of one channel or, for
+// "group_norm/4", of four).
 Build make_case(const RowCase& c, int64_t rows, int64_t n) {
+  if (c.label == "group_norm/4")
+    return [rows](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
+      Node* t = g.call_function("aten::mul.Scalar", {in[0], 2.0});
+      Node* y = g.call_function("aten::group_norm", {t, rows / 4, in[1], in[2]}, {{"eps", 1e-5}});
+      outs.emplace_back(g.call_function("aten::silu", {y}));
+    };
   if (c.name == "layer_norm") return add_layer_norm(n);
   if (c.name == "native_layer_norm")
     return [n](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
@@ -174,7 +188,7 @@ TEST(CudaRowsSource, EveryOperatorDtypeAndStrategyCompilesWithNvrtc) {
   std::vector<std::pair<std::string, std::string>> sources;  // (what, source)
   for (const RowCase& c : row_cases())
     for (at::ScalarType t : {at::kFloat, at::kHalf, at::kBFloat16}) {
-      SCOPED_TRACE(c.name + " " + c10::toString(t));
+      SCOPED_TRACE(c.label + " " + c10::toString(t));
       std::unique_ptr<GraphModule> keep;
       auto k = row_kernel_of(c, t, &keep);
       ASSERT_TRUE(k);
@@ -213,10 +227,13 @@ TEST(CudaRowsSource, EveryOperatorDtypeAndStrategyCompilesWithNvrtc) {
         }
         EXPECT_NE(src.find(vv.index32 ? "typedef int index_t" : "typedef long long index_t"),
                   std::string::npos);
-        sources.emplace_back(c.name + " " + c10::toString(t) + " " + v.key(), src);
+        if (c.label == "group_norm/4") {
+          EXPECT_NE(src.find("for (index_t o = o0; o < o0 + 4; ++o)"), std::string::npos) << src;
+        }
+        sources.emplace_back(c.label + " " + c10::toString(t) + " " + v.key(), src);
       }
     }
-  ASSERT_EQ(sources.size(), 13u * 3 * 2);
+  ASSERT_EQ(sources.size(), 14u * 3 * 2);
   // NVRTC is thread-safe: two threads halve the wait.
   std::vector<std::string> errors(sources.size());
   std::atomic<size_t> next{0};
@@ -287,7 +304,8 @@ TEST(CudaRowsRun, EveryOperatorShortLongAndVeryLongRows) {
       for (auto [rows, n] : std::vector<std::pair<int64_t, int64_t>>{
                {300, 128}, {64, 33}, {40, 768}, {20, 4096}, {3, 1 << 20}}) {
         if (c.name == "group_norm" && n == (1 << 20)) n = 1 << 16;
-        SCOPED_TRACE(c.name + " " + c10::toString(t) + " " + std::to_string(rows) + "x" +
+        if (c.label == "group_norm/4" && rows % 4 != 0) rows = 8;
+        SCOPED_TRACE(c.label + " " + c10::toString(t) + " " + std::to_string(rows) + "x" +
                      std::to_string(n));
         const double tol = tol_of(t);
         check(make_case(c, rows, n), on_cuda(c.inputs(rows, n, t)),

@@ -347,7 +347,8 @@ TEST(FuseReduction, ExplainSaysWhatWasFusedAndWhatWasLeftOut) {
   for (const char* want :
        {"unfused sum_1 (aten::sum.dim_IntList): reduces dims that are not the innermost",
         "unfused log_softmax (aten::log_softmax.int): reduces dims that are not the innermost",
-        "unfused group_norm (aten::group_norm): its groups of 2 channels are not trailing dims",
+        "unfused group_norm (aten::group_norm): its groups of 2 channels are rows reduced "
+        "together, which needs the channel count fixed by a weight or bias",
         "unfused amax (aten::amax): no fusible neighbour",
         "unfused sum_2 (aten::sum.dim_IntList): unsupported dtype Long"})
     EXPECT_NE(e.find(want), std::string::npos) << want << "\n" << e;
