@@ -145,18 +145,22 @@ RowCase row_case(int c, at::ScalarType t) {
   const int64_t n = shapes[c].second[0].back();
   if (c <= 1 || c == 6) {
     fx::Node* s = g->call_function("aten::mul.Scalar", {in[0], 0.125});
-    g->output(g->call_function("aten::softmax.int", {g->call_function("aten::add.Tensor", {s, in[1]}), -1}));
+    g->output(g->call_function("aten::softmax.int",
+                               {g->call_function("aten::add.Tensor", {s, in[1]}), -1}));
   } else if (c <= 3) {
     fx::Node* h = g->call_function("aten::add.Tensor", {in[0], in[1]});
     g->output(g->call_function("aten::layer_norm", {h, int_list({n}), in[2], in[3]}));
   } else if (c == 4) {
     fx::Node* sq = g->call_function("aten::pow.Tensor_Scalar", {in[0], 2});
     fx::Node* var = g->call_function("aten::mean.dim", {sq, int_list({-1}), true});
-    fx::Node* rs = g->call_function("aten::rsqrt", {g->call_function("aten::add.Scalar", {var, 1e-6})});
-    g->output(g->call_function("aten::mul.Tensor", {in[1], g->call_function("aten::mul.Tensor", {in[0], rs})}));
+    fx::Node* rs =
+        g->call_function("aten::rsqrt", {g->call_function("aten::add.Scalar", {var, 1e-6})});
+    g->output(g->call_function("aten::mul.Tensor",
+                               {in[1], g->call_function("aten::mul.Tensor", {in[0], rs})}));
   } else {
     fx::Node* mean = g->call_function("aten::mean.dim", {in[0], int_list({2, 3}), true});
-    g->output(g->call_function("aten::mul.Tensor", {in[0], g->call_function("aten::sigmoid", {mean})}));
+    g->output(
+        g->call_function("aten::mul.Tensor", {in[0], g->call_function("aten::sigmoid", {mean})}));
   }
   r.gm = std::make_unique<fx::GraphModule>(std::move(g), fx::Attributes{});
   fx::shape_prop(*r.gm, std::vector<c10::IValue>(r.in.begin(), r.in.end()));
@@ -387,7 +391,8 @@ int main(int argc, char** argv) {
                 mlp_fused_q, mlp_graph_q, mlp_fused_q / mlp_graph_q, cold_first, cold_second,
                 disk_hit);
   table << buf << sweep.str();
-  table << "\n| row kernel | variant | eager ms | fused ms | fused vs eager | fused GB/s | % of copy |\n"
+  table << "\n| row kernel | variant | eager ms | fused ms | fused vs eager | fused GB/s | % of "
+           "copy |\n"
         << "|---|---|---|---|---|---|---|\n";
   for (const auto& r : row_results) {
     std::snprintf(buf, sizeof(buf), "| %s | %s | %.3f | %.3f | %.2fx | %.0f | %.0f%% |\n",

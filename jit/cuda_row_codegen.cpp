@@ -114,13 +114,16 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
   std::set<std::string> red_types;
   for (const RowStmt& s : st)
     if (!s.full() && s.kind != RowStmt::kRow) red_types.insert(s.ctype);
-  auto smem = [](const std::string& T) { return "fx_smem_" + std::string(T == "double" ? "d" : "f"); };
+  auto smem = [](const std::string& T) {
+    return "fx_smem_" + std::string(T == "double" ? "d" : "f");
+  };
   if (block) {
-    for (const std::string& T : red_types) os << "  __shared__ " << T << " " << smem(T) << "[32];\n";
+    for (const std::string& T : red_types)
+      os << "  __shared__ " << T << " " << smem(T) << "[32];\n";
     os << "  const index_t tid = (index_t)threadIdx.x;\n";
     os << "  const index_t tpr = (index_t)blockDim.x;\n";
-    os << "  for (index_t o0 = (index_t)blockIdx.x * " << GR << "; o0 < rows; o0 += (index_t)gridDim.x * "
-       << GR << ") {\n";
+    os << "  for (index_t o0 = (index_t)blockIdx.x * " << GR
+       << "; o0 < rows; o0 += (index_t)gridDim.x * " << GR << ") {\n";
   } else {
     os << "  const index_t tid = (index_t)(threadIdx.x & 31);\n";
     os << "  const index_t tpr = 32;\n";
@@ -136,7 +139,8 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
     if (RO > 0) {
       os << "    index_t rem = o;\n";
       os << "#pragma unroll\n    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
-      os << "      const index_t idx = rem % (index_t)args.size[d];\n      rem /= (index_t)args.size[d];\n";
+      os << "      const index_t idx = rem % (index_t)args.size[d];\n      rem /= "
+            "(index_t)args.size[d];\n";
       for (size_t w = 0; w < nw; ++w)
         os << "      off" << w << " += idx * (index_t)args.stride[" << w * (RO + 1) << " + d];\n";
       os << "    }\n";
@@ -145,14 +149,16 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
       os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
          << " + off" << a << ";\n";
       if (walk_of(a) == 's')
-        os << "    const index_t s" << a << " = (index_t)args.stride[" << a * (RO + 1) + RO << "];\n";
+        os << "    const index_t s" << a << " = (index_t)args.stride[" << a * (RO + 1) + RO
+           << "];\n";
     }
     for (size_t f = 0; f < full_out_ids.size(); ++f) {
       const size_t o = full_out_ids[f], w = nin + f;
       os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
          << " + off" << w << ";\n";
       if (walk_of(w) == 's')
-        os << "    const index_t so" << o << " = (index_t)args.stride[" << w * (RO + 1) + RO << "];\n";
+        os << "    const index_t so" << o << " = (index_t)args.stride[" << w * (RO + 1) + RO
+           << "];\n";
     }
   };
   // Whether argument a is read as a vector in the vector part of a walk.
@@ -272,18 +278,18 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
                          : st[i].kind == RowStmt::kMax ? "FxMax"
                                                        : "FxMin");
     };
-    for (int i : reds)
-      os << "    " << st[i].ctype << " acc" << i << " = " << identity(i) << ";\n";
+    for (int i : reds) os << "    " << st[i].ctype << " acc" << i << " = " << identity(i) << ";\n";
     each_row([&] {
-    walk(closure(operands),
-         [&](bool, const std::string& indent) {
-           std::string out;
-           for (int i : reds)
-             out += indent + "acc" + std::to_string(i) + " = " + op(i) + "::f(acc" +
-                    std::to_string(i) + ", v" + std::to_string(st[i].deps[0]) + ");\n";
-           return out;
-         },
-         "", "");
+      walk(
+          closure(operands),
+          [&](bool, const std::string& indent) {
+            std::string out;
+            for (int i : reds)
+              out += indent + "acc" + std::to_string(i) + " = " + op(i) + "::f(acc" +
+                     std::to_string(i) + ", v" + std::to_string(st[i].deps[0]) + ");\n";
+            return out;
+          },
+          "", "");
     });
     for (int i : reds) {
       const std::string is = std::to_string(i);
@@ -308,29 +314,30 @@ std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool
         const std::string vt = std::string("FxVec<") + storage_ctype(spec.outputs[o]) + ", " +
                                std::to_string(vec) + ">";
         before += "        " + vt + " t" + std::to_string(o) + ";\n";
-        after += "        ((" + vt + "*)q" + std::to_string(o) + ")[vi] = t" + std::to_string(o) +
-                 ";\n";
+        after +=
+            "        ((" + vt + "*)q" + std::to_string(o) + ")[vi] = t" + std::to_string(o) + ";\n";
       }
     }
     each_row([&] {
-    walk(closure(full_outs),
-         [&](bool in_vector, const std::string& indent) {
-           std::string out;
-           for (size_t f = 0; f < full_out_ids.size(); ++f) {
-             const size_t o = full_out_ids[f];
-             const std::string os_ = std::to_string(o);
-             const char w = walk_of(nin + f);
-             std::string dst = in_vector && vec > 1 && w == 'c' ? "t" + os_ + ".v[u]"
-                               : w == 'c'                       ? "q" + os_ + "[j]"
-                                                                : "q" + os_ + "[j * so" + os_ + "]";
-             out += indent + dst + " = " +
-                    store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) +
-                                                  ")v" + std::to_string(spec.out_stmt[o])) +
-                    ";\n";
-           }
-           return out;
-         },
-         before, after);
+      walk(
+          closure(full_outs),
+          [&](bool in_vector, const std::string& indent) {
+            std::string out;
+            for (size_t f = 0; f < full_out_ids.size(); ++f) {
+              const size_t o = full_out_ids[f];
+              const std::string os_ = std::to_string(o);
+              const char w = walk_of(nin + f);
+              std::string dst = in_vector && vec > 1 && w == 'c' ? "t" + os_ + ".v[u]"
+                                : w == 'c'                       ? "q" + os_ + "[j]"
+                                           : "q" + os_ + "[j * so" + os_ + "]";
+              out += indent + dst + " = " +
+                     store_of(spec.outputs[o], "(" + std::string(compute_ctype(spec.outputs[o])) +
+                                                   ")v" + std::to_string(spec.out_stmt[o])) +
+                     ";\n";
+            }
+            return out;
+          },
+          before, after);
     });
   }
   // Row outputs: one thread of the row stores them.

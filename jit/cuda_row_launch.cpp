@@ -146,8 +146,7 @@ c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
     for (size_t a = 0; a < nw; ++a) st[a] = walkers[a].size(d) == 1 ? 0 : walkers[a].stride(d);
     if (!osizes.empty()) {
       bool merge = true;
-      for (size_t a = 0; a < nw && merge; ++a)
-        merge = st[a] == ostrides[a].back() * osizes.back();
+      for (size_t a = 0; a < nw && merge; ++a) merge = st[a] == ostrides[a].back() * osizes.back();
       if (merge) {
         osizes.back() *= shape[d];
         continue;
@@ -208,8 +207,10 @@ c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
   if (!kernel) return run_eager(std::move(args));
   // FxRowArgs: ptr[arguments + outputs], size[rank + 1], stride[walkers * (rank + 1)], rows.
   std::vector<int64_t> words;
-  for (auto& t : views) words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())));
-  for (auto& t : outs) words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())));
+  for (auto& t : views)
+    words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())));
+  for (auto& t : outs)
+    words.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())));
   words.insert(words.end(), sizes.begin(), sizes.end());
   for (const auto& s : strides) words.insert(words.end(), s.begin(), s.end());
   words.push_back(rows);

@@ -19,13 +19,23 @@ namespace {
 
 // The targets a row kernel holds.
 const std::set<std::string>& fusible_targets() {
-  static const std::set<std::string> t = {
-      "aten::sum.dim_IntList", "aten::mean.dim",        "aten::amax",
-      "aten::amin",            "aten::var.dim",         "aten::var.correction",
-      "aten::std.dim",         "aten::std.correction",  "aten::softmax.int",
-      "aten::_softmax",        "aten::log_softmax.int", "aten::_log_softmax",
-      "aten::layer_norm",      "aten::rms_norm",        "aten::adaptive_avg_pool2d",
-      "aten::native_layer_norm", "aten::group_norm"};
+  static const std::set<std::string> t = {"aten::sum.dim_IntList",
+                                          "aten::mean.dim",
+                                          "aten::amax",
+                                          "aten::amin",
+                                          "aten::var.dim",
+                                          "aten::var.correction",
+                                          "aten::std.dim",
+                                          "aten::std.correction",
+                                          "aten::softmax.int",
+                                          "aten::_softmax",
+                                          "aten::log_softmax.int",
+                                          "aten::_log_softmax",
+                                          "aten::layer_norm",
+                                          "aten::rms_norm",
+                                          "aten::adaptive_avg_pool2d",
+                                          "aten::native_layer_norm",
+                                          "aten::group_norm"};
   return t;
 }
 
@@ -208,8 +218,8 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
     return false;
   }
   if (!out->device.is_cpu() && !out->device.is_meta() && !out->device.is_cuda()) {
-    *why = std::string("reductions are fused on the CPU and CUDA only, not on ") +
-           out->device.str();
+    *why =
+        std::string("reductions are fused on the CPU and CUDA only, not on ") + out->device.str();
     return false;
   }
   if (!floating(out->dtype)) {
@@ -423,8 +433,8 @@ int RowBuilder::reduce(RowStmt::Kind kind, const std::string& ctype, int operand
   return static_cast<int>(stmts_->size()) - 1;
 }
 
-int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand,
-                   RowBuilder& b, std::vector<int>* items) {
+int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand, RowBuilder& b,
+                   std::vector<int>* items) {
   std::string why;
   ReductionInfo info;
   if (!node_is_reduction(node, &info, &why)) throw_node_error(node, "cannot be fused: " + why);

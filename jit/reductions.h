@@ -10,8 +10,8 @@
 // (k = 2), group_norm of a contiguous [N, C, *] input: over [C, *] when
 // num_groups is 1 without weight and bias (k = rank - 1), else over [*]
 // (k = rank - 2) with the C/G rows of a group reduced together (row_group;
-// then weight or bias must be given, so that C is fixed). Its result is either one value per row (shape S with the reduced
-// dims 1, or without them) or full-size (softmax, the norms).
+// then weight or bias must be given, so that C is fixed). Its result is either one value per row
+// (shape S with the reduced dims 1, or without them) or full-size (softmax, the norms).
 //
 // native_layer_norm is layer_norm returning (out, mean, rstd): its result is a
 // tuple (out_view 't') read only by getitem nodes, which are members of its
@@ -95,7 +95,7 @@ class RowBuilder {
 // returns the id of its result. `n` in expressions is the row length (int64_t).
 // For a node whose result is a tuple (out_view 't'), *items gets the id of each
 // element (the return value is the first).
-int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand,
-                   RowBuilder& b, std::vector<int>* items = nullptr);
+int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand, RowBuilder& b,
+                   std::vector<int>* items = nullptr);
 
 }  // namespace fx::jit

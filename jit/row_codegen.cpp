@@ -261,8 +261,8 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   // Without memory for the buffers, the output walk computes everything again.
   if (!cached.empty()) {
     for (int i : cached)
-      os << "  " << st[i].ctype << "* const buf" << i << " = (" << st[i].ctype
-         << "*)malloc(sizeof(" << st[i].ctype << ") * (size_t)nrow);\n";
+      os << "  " << st[i].ctype << "* const buf" << i << " = (" << st[i].ctype << "*)malloc(sizeof("
+         << st[i].ctype << ") * (size_t)nrow);\n";
     os << "  const int use_buf = 1";
     for (int i : cached) os << " && buf" << i << " != 0";
     os << ";\n";
@@ -297,8 +297,8 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
       os << "    }\n";
     }
     for (size_t a = 0; a < nin; ++a) {
-      os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in"
-         << a << " + off" << a << ";\n";
+      os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
+         << " + off" << a << ";\n";
       if (variant.pattern[a] == 's')
         os << "    const int64_t s" << a << " = strides[" << a * (RO + 1) + RO << "];\n";
     }
@@ -361,45 +361,46 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
       os << "    " << tot << " tot" << is << " = " << init(i) << ";\n";
     }
     each_row([&] {
-    os << "    for (int64_t jb = 0; jb < nrow; jb += " << kBlock << ") {\n";
-    os << "      const int64_t je = jb + " << kBlock << " < nrow ? jb + " << kBlock << " : nrow;\n";
-    for (int i : reds)
-      os << "      " << st[i].ctype << " acc" << i << "[" << kLanes << "];\n"
-         << "      for (int l = 0; l < " << kLanes << "; ++l) acc" << i << "[l] = " << init(i)
-         << ";\n";
-    std::vector<int> body = closure(operands);
-    os << "      int64_t j0 = jb;\n";
-    os << "      for (; j0 + " << kLanes << " <= je; j0 += " << kLanes << ") {\n";
-    os << "#pragma omp simd\n        for (int l = 0; l < " << kLanes << "; ++l) {\n";
-    os << "          const int64_t j = j0 + l;\n";
-    for (int i : body) os << decl(i, "j", "          ");
-    if (level == levels) os << keep_cached(body, "          ");
-    for (int i : reds)
-      os << "          acc" << i << "[l] = " << op(i, "acc" + std::to_string(i) + "[l]",
-                                                    "v" + std::to_string(st[i].deps[0]))
-         << ";\n";
-    os << "        }\n      }\n";
-    os << "      for (; j0 < je; ++j0) {\n        const int64_t j = j0;\n";
-    for (int i : body) os << decl(i, "j", "        ");
-    if (level == levels) os << keep_cached(body, "        ");
-    for (int i : reds)
-      os << "        acc" << i << "[0] = " << op(i, "acc" + std::to_string(i) + "[0]",
-                                                  "v" + std::to_string(st[i].deps[0]))
-         << ";\n";
-    os << "      }\n";
-    for (int i : reds) {
-      std::string is = std::to_string(i);
-      if (st[i].kind == RowStmt::kSum) {
-        os << "      " << st[i].ctype << " blk" << is << " = 0;\n";
-        os << "      for (int l = 0; l < " << kLanes << "; ++l) blk" << is << " += acc" << is
-           << "[l];\n";
-        os << "      tot" << is << " += blk" << is << ";\n";
-      } else {
-        os << "      for (int l = 0; l < " << kLanes << "; ++l) tot" << is << " = "
-           << op(i, "tot" + is, "acc" + is + "[l]") << ";\n";
+      os << "    for (int64_t jb = 0; jb < nrow; jb += " << kBlock << ") {\n";
+      os << "      const int64_t je = jb + " << kBlock << " < nrow ? jb + " << kBlock
+         << " : nrow;\n";
+      for (int i : reds)
+        os << "      " << st[i].ctype << " acc" << i << "[" << kLanes << "];\n"
+           << "      for (int l = 0; l < " << kLanes << "; ++l) acc" << i << "[l] = " << init(i)
+           << ";\n";
+      std::vector<int> body = closure(operands);
+      os << "      int64_t j0 = jb;\n";
+      os << "      for (; j0 + " << kLanes << " <= je; j0 += " << kLanes << ") {\n";
+      os << "#pragma omp simd\n        for (int l = 0; l < " << kLanes << "; ++l) {\n";
+      os << "          const int64_t j = j0 + l;\n";
+      for (int i : body) os << decl(i, "j", "          ");
+      if (level == levels) os << keep_cached(body, "          ");
+      for (int i : reds)
+        os << "          acc" << i << "[l] = "
+           << op(i, "acc" + std::to_string(i) + "[l]", "v" + std::to_string(st[i].deps[0]))
+           << ";\n";
+      os << "        }\n      }\n";
+      os << "      for (; j0 < je; ++j0) {\n        const int64_t j = j0;\n";
+      for (int i : body) os << decl(i, "j", "        ");
+      if (level == levels) os << keep_cached(body, "        ");
+      for (int i : reds)
+        os << "        acc" << i << "[0] = "
+           << op(i, "acc" + std::to_string(i) + "[0]", "v" + std::to_string(st[i].deps[0]))
+           << ";\n";
+      os << "      }\n";
+      for (int i : reds) {
+        std::string is = std::to_string(i);
+        if (st[i].kind == RowStmt::kSum) {
+          os << "      " << st[i].ctype << " blk" << is << " = 0;\n";
+          os << "      for (int l = 0; l < " << kLanes << "; ++l) blk" << is << " += acc" << is
+             << "[l];\n";
+          os << "      tot" << is << " += blk" << is << ";\n";
+        } else {
+          os << "      for (int l = 0; l < " << kLanes << "; ++l) tot" << is << " = "
+             << op(i, "tot" + is, "acc" + is + "[l]") << ";\n";
+        }
       }
-    }
-    os << "    }\n";
+      os << "    }\n";
     });
     for (int i : reds)
       os << "    const " << st[i].ctype << " v" << i << " = (" << st[i].ctype << ")tot" << i

@@ -35,7 +35,7 @@ using namespace row_checks;
 // One operator of the row-kernel table between an elementwise prologue and
 // epilogue; `inputs` makes its inputs for rows x n.
 struct RowCase {
-  std::string name;  // the reduction's node name
+  std::string name;   // the reduction's node name
   std::string label;  // what make_case builds (the name unless it says more)
   Build build;
   std::function<std::vector<at::Tensor>(int64_t rows, int64_t n, at::ScalarType)> inputs;
@@ -66,12 +66,16 @@ std::vector<RowCase> row_cases() {
   cases.push_back(reduce_case("aten::amax", "amax", keep));
   cases.push_back(reduce_case("aten::amin", "amin", [](Node* x) { return Args{x, ints({-1})}; }));
   cases.push_back(reduce_case("aten::var.correction", "var",
-                              [](Node* x) { return Args{x, ints({-1})}; },
+                              [](Node* x) {
+                                return Args{x, ints({-1})};
+                              },
                               {{"correction", 1}, {"keepdim", true}}));
-  cases.push_back(reduce_case("aten::std.dim", "std",
-                              [](Node* x) { return Args{x, ints({-1}), false, true}; }));
-  cases.push_back(reduce_case("aten::log_softmax.int", "log_softmax",
-                              [](Node* x) { return Args{x, -1}; }));
+  cases.push_back(reduce_case("aten::std.dim", "std", [](Node* x) {
+    return Args{x, ints({-1}), false, true};
+  }));
+  cases.push_back(reduce_case("aten::log_softmax.int", "log_softmax", [](Node* x) {
+    return Args{x, -1};
+  }));
   RowCase sm;
   sm.name = "softmax";
   sm.build = scaled_masked_softmax();
@@ -99,7 +103,8 @@ std::vector<RowCase> row_cases() {
   se.name = "adaptive_avg_pool2d";
   se.build = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
     Node* m = g.call_function("aten::adaptive_avg_pool2d", {in[0], ints({1, 1})});
-    outs.emplace_back(g.call_function("aten::mul.Tensor", {in[0], g.call_function("aten::sigmoid", {m})}));
+    outs.emplace_back(
+        g.call_function("aten::mul.Tensor", {in[0], g.call_function("aten::sigmoid", {m})}));
   };
   se.inputs = [](int64_t rows, int64_t n, at::ScalarType t) {
     return std::vector<at::Tensor>{rnd({2, rows, 1, n}, t)};
@@ -135,7 +140,8 @@ Build make_case(const RowCase& c, int64_t rows, int64_t n) {
     return [n](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
       Node* h = g.call_function("aten::add.Tensor", {in[0], in[1]});
       Node* ln = g.call_function("aten::native_layer_norm", {h, ints({n}), in[2], in[3], 1e-5});
-      outs.emplace_back(g.call_function("aten::relu", {g.call_function("getitem", {ln, int64_t{0}})}));
+      outs.emplace_back(
+          g.call_function("aten::relu", {g.call_function("getitem", {ln, int64_t{0}})}));
       outs.emplace_back(g.call_function("getitem", {ln, int64_t{1}}));
       outs.emplace_back(g.call_function("getitem", {ln, int64_t{2}}));
     };
@@ -176,7 +182,8 @@ Variant variant_of(const KernelSpec& spec, char mode, int vec, char walk, int ra
   v.rank = rank;
   v.row_mode = mode;
   v.vec = vec;
-  for (size_t a = 0; a < spec.arg_view.size(); ++a) v.pattern += spec.arg_view[a] == 'f' ? walk : 'b';
+  for (size_t a = 0; a < spec.arg_view.size(); ++a)
+    v.pattern += spec.arg_view[a] == 'f' ? walk : 'b';
   v.pattern += '_';
   for (char o : spec.out_view)
     if (o == 'f') v.pattern += out_walk ? out_walk : walk;
@@ -291,9 +298,7 @@ std::vector<at::Tensor> on_cuda(std::vector<at::Tensor> in) {
   return in;
 }
 
-double tol_of(at::ScalarType t) {
-  return t == at::kHalf ? 5e-3 : t == at::kBFloat16 ? 3e-2 : 1e-4;
-}
+double tol_of(at::ScalarType t) { return t == at::kHalf ? 5e-3 : t == at::kBFloat16 ? 3e-2 : 1e-4; }
 
 TEST(CudaRowsRun, EveryOperatorShortLongAndVeryLongRows) {
   FX_REQUIRE_GPU();
@@ -308,9 +313,8 @@ TEST(CudaRowsRun, EveryOperatorShortLongAndVeryLongRows) {
         SCOPED_TRACE(c.label + " " + c10::toString(t) + " " + std::to_string(rows) + "x" +
                      std::to_string(n));
         const double tol = tol_of(t);
-        check(make_case(c, rows, n), on_cuda(c.inputs(rows, n, t)),
-              {on_cuda(c.inputs(rows, n, t))}, {c.name}, tol,
-              c.name.find("norm") != std::string::npos ? 4 * tol : tol);
+        check(make_case(c, rows, n), on_cuda(c.inputs(rows, n, t)), {on_cuda(c.inputs(rows, n, t))},
+              {c.name}, tol, c.name.find("norm") != std::string::npos ? 4 * tol : tol);
       }
 }
 
@@ -318,11 +322,11 @@ TEST(CudaRowsRun, RowsOfOneEmptyAndOtherShapes) {
   FX_REQUIRE_GPU();
   auto b = scaled_masked_softmax();
   // Another rank than at fuse time: eager decides the output shapes.
-  check(b, on_cuda({rnd({4, 50}), rnd({50})}), {on_cuda({rnd({2, 3, 50}), rnd({50})})},
-        {"softmax"}, 1e-5, 1e-6, /*expect_kernel=*/false);
+  check(b, on_cuda({rnd({4, 50}), rnd({50})}), {on_cuda({rnd({2, 3, 50}), rnd({50})})}, {"softmax"},
+        1e-5, 1e-6, /*expect_kernel=*/false);
   check(b, on_cuda({rnd({4, 50}), rnd({50})}),
-        {on_cuda({rnd({4, 1}), rnd({1})}), on_cuda({rnd({1000, 7}), rnd({7})})}, {"softmax"},
-        1e-5, 1e-6);
+        {on_cuda({rnd({4, 1}), rnd({1})}), on_cuda({rnd({1000, 7}), rnd({7})})}, {"softmax"}, 1e-5,
+        1e-6);
   check(b, on_cuda({rnd({6, 10}), rnd({10})}),
         {on_cuda({rnd({0, 10}), rnd({10})}), on_cuda({rnd({3, 0}), rnd({0})})}, {"softmax"}, 0, 0,
         /*expect_kernel=*/false);
@@ -363,7 +367,8 @@ TEST(CudaRowsRun, NonContiguousAndChannelsLast) {
   // Squeeze-and-excitation on channels-last: the output is channels last too.
   Build se = [](Graph& g, const std::vector<Node*>& in, std::vector<Argument>& outs) {
     Node* m = g.call_function("aten::mean.dim", {in[0], ints({2, 3}), true});
-    outs.emplace_back(g.call_function("aten::mul.Tensor", {in[0], g.call_function("aten::sigmoid", {m})}));
+    outs.emplace_back(
+        g.call_function("aten::mul.Tensor", {in[0], g.call_function("aten::sigmoid", {m})}));
   };
   at::Tensor nhwc = rnd({4, 32, 14, 14}).cuda().contiguous(at::MemoryFormat::ChannelsLast);
   auto fused = check(se, {rnd({4, 32, 14, 14}).cuda()}, {{nhwc}, {rnd({2, 32, 7, 7}).cuda()}},
@@ -382,7 +387,8 @@ TEST(CudaRowsRun, IssueShapes) {
     check(scaled_masked_softmax(), on_cuda({rnd({256, 4096}, t), rnd({4096}, t)}),
           {on_cuda({rnd({256, 4096}, t), rnd({4096}, t)})}, {"softmax"}, tol, tol);
     for (int64_t n : {768, 4096})
-      check(add_layer_norm(n), on_cuda({rnd({512, n}, t), rnd({512, n}, t), rnd({n}, t), rnd({n}, t)}),
+      check(add_layer_norm(n),
+            on_cuda({rnd({512, n}, t), rnd({512, n}, t), rnd({n}, t), rnd({n}, t)}),
             {on_cuda({rnd({512, n}, t), rnd({512, n}, t), rnd({n}, t), rnd({n}, t)})},
             {"layer_norm"}, tol, 4 * tol);
   }

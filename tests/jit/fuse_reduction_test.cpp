@@ -4,20 +4,20 @@
 // fresh random inputs, and checks that the fused kernel really ran.
 #include <atomic>
 #include <cmath>
-#include <thread>
 #include <functional>
 #include <limits>
+#include <thread>
 
+#include "capture/tracer.h"
+#include "serialize/serialize.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "capture/tracer.h"
 #include "ir/error.h"
 #include "jit/fuse.h"
 #include "jit/fused_kernel.h"
 #include "jit/fused_serialize.h"
 #include "runtime/shape_prop.h"
-#include "serialize/serialize.h"
 #include "tests/jit/row_checks.h"
 #include "tests/saved_files.h"
 

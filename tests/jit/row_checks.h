@@ -20,7 +20,8 @@ namespace fx::jit::row_checks {
 
 inline Argument ints(std::vector<int64_t> v) { return Argument::list({v.begin(), v.end()}); }
 
-using Build = std::function<void(Graph&, const std::vector<Node*>& in, std::vector<Argument>& outs)>;
+using Build =
+    std::function<void(Graph&, const std::vector<Node*>& in, std::vector<Argument>& outs)>;
 
 inline std::unique_ptr<GraphModule> module_of(const Build& build, size_t inputs) {
   auto g = std::make_unique<Graph>();
@@ -43,7 +44,7 @@ inline std::vector<at::Tensor> results(const c10::IValue& v) {
 }
 
 inline void expect_close(const std::vector<at::Tensor>& want, const std::vector<at::Tensor>& got,
-                  double rtol, double atol) {
+                         double rtol, double atol) {
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i) {
     SCOPED_TRACE("output " + std::to_string(i));
@@ -68,10 +69,11 @@ inline std::vector<std::shared_ptr<FusedKernel>> row_kernels(const GraphModule& 
 // Traces build on fuse_inputs, fuses, and checks one row kernel holding
 // `reductions` runs (never eagerly) and matches eager on each set of run
 // inputs. Returns the fused module.
-inline std::unique_ptr<GraphModule> check(const Build& build, const std::vector<at::Tensor>& fuse_inputs,
-                                   const std::vector<std::vector<at::Tensor>>& runs,
-                                   const std::vector<std::string>& reductions, double rtol,
-                                   double atol, bool expect_kernel = true) {
+inline std::unique_ptr<GraphModule> check(const Build& build,
+                                          const std::vector<at::Tensor>& fuse_inputs,
+                                          const std::vector<std::vector<at::Tensor>>& runs,
+                                          const std::vector<std::string>& reductions, double rtol,
+                                          double atol, bool expect_kernel = true) {
   auto gm = module_of(build, fuse_inputs.size());
   std::vector<c10::IValue> fin(fuse_inputs.begin(), fuse_inputs.end());
   shape_prop(*gm, fin);
