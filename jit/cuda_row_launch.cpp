@@ -20,6 +20,7 @@
 #endif
 
 namespace fx::jit {
+#if FX_HAVE_CUDA
 namespace {
 
 // Note [CUDA row launches]: rows of up to kWarpRowMax elements get one warp
@@ -41,6 +42,7 @@ unsigned block_threads(int64_t n) {
 }
 
 }  // namespace
+#endif
 
 c10::IValue FusedKernel::run_cuda_rows(std::vector<c10::IValue> args,
                                        const std::vector<at::Tensor>& ins) {
