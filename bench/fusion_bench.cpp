@@ -23,6 +23,8 @@
 //     4 RMSNorm as LLaMA writes it: w * (x * rsqrt(mean(x^2, -1, keepdim) + 1e-6)),
 //       x [2048, 4096]
 //     5 SE block x * sigmoid(mean(x, [2, 3], keepdim)), x [32, 256, 28, 28]
+//     6 silu(group_norm(x, 32, w, b)), x [8, 256, 32, 32] (a diffusion UNet's ResBlock
+//       norm: 32 groups of 8 channels, each group's 8 rows reduced together)
 //     bench/fusion_torch_compile.py --reductions times the same cases under torch.compile.
 #include <unistd.h>
 
@@ -114,6 +116,7 @@ const ReductionCase kReductionCases[] = {
     {"add+layer_norm [1024,4096]", {{1024, 4096}, {1024, 4096}, {4096}, {4096}}},
     {"RMSNorm [2048,4096]", {{2048, 4096}, {4096}}},
     {"SE mean->sigmoid->mul [32,256,28,28]", {{32, 256, 28, 28}}},
+    {"group_norm(32)->silu [8,256,32,32]", {{8, 256, 32, 32}, {256}, {256}}},
 };
 
 fx::Argument int_list(std::vector<int64_t> v) {
@@ -153,6 +156,9 @@ std::shared_ptr<fx::GraphModule> reduction_module(int c) {
     fx::Node* rs = g->call_function("aten::rsqrt", {eps});
     fx::Node* y = g->call_function("aten::mul.Tensor", {in[0], rs});
     g->output(g->call_function("aten::mul.Tensor", {in[1], y}));
+  } else if (c == 6) {
+    fx::Node* gn = g->call_function("aten::group_norm", {in[0], 32, in[1], in[2]});
+    g->output(g->call_function("aten::silu", {gn}));
   } else {
     fx::Node* mean = g->call_function("aten::mean.dim", {in[0], int_list({2, 3}), true});
     fx::Node* sig = g->call_function("aten::sigmoid", {mean});

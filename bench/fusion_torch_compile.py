@@ -115,6 +115,9 @@ def reduction_cases():
     def se(x):
         return x * torch.sigmoid(x.mean((2, 3), keepdim=True))
 
+    def group_norm_silu(x, w, b):
+        return F.silu(F.group_norm(x, 32, w, b))
+
     return [
         ("softmax(x*s+mask) [8192,128]", [(64 * 128, 128), (128,)], softmax),
         ("softmax(x*s+mask) [1024,4096]", [(1024, 4096), (4096,)], softmax),
@@ -123,6 +126,8 @@ def reduction_cases():
          add_layer_norm),
         ("RMSNorm [2048,4096]", [(2048, 4096), (4096,)], rms_norm),
         ("SE mean->sigmoid->mul [32,256,28,28]", [(32, 256, 28, 28)], se),
+        ("group_norm(32)->silu [8,256,32,32]", [(8, 256, 32, 32), (256,), (256,)],
+         group_norm_silu),
     ]
 
 

@@ -10,7 +10,11 @@
 //   mlp       the batch-1 MLP block (dim 256), fused: normal launches vs
 //             CudaGraphModule replay, per-call latency including a sync,
 //   compile   NVRTC cold compile of a chain kernel (first in the process, then
-//             another kernel), and a disk-cache hit, each including cuModuleLoad.
+//             another kernel), and a disk-cache hit, each including cuModuleLoad,
+//   rows      the row kernels of issue #15 (softmax(x * s + mask), add +
+//             layer_norm, RMSNorm, the SE block) in float32 and float16: eager
+//             against fused, GB/s of the minimum traffic (inputs read once,
+//             outputs written once), and which strategy ran (warp or block per row).
 // Every timed result is first checked against eager. Prints the table last;
 // `--json FILE` also writes the figures. Exits 2 when no GPU is usable.
 #include <cuda_runtime_api.h>
@@ -110,6 +114,62 @@ struct ChainRow {
   int ops;
   int64_t elems;
   double eager_ms, fused_ms, thrust_ms;
+};
+
+fx::Argument int_list(std::vector<int64_t> v) { return fx::Argument::list({v.begin(), v.end()}); }
+
+// The row-kernel cases: a GraphModule (tensor_meta on CUDA) and its inputs.
+struct RowCase {
+  std::string name;
+  std::unique_ptr<fx::GraphModule> gm;
+  std::vector<at::Tensor> in;
+};
+
+RowCase row_case(int c, at::ScalarType t) {
+  static const std::vector<std::pair<std::string, std::vector<std::vector<int64_t>>>> shapes = {
+      {"softmax(x*s+mask) [12288,128]", {{8 * 12 * 128, 128}, {128}}},
+      {"softmax(x*s+mask) [4096,4096]", {{4096, 4096}, {4096}}},
+      {"add+layer_norm [16384,768]", {{16384, 768}, {16384, 768}, {768}, {768}}},
+      {"add+layer_norm [4096,4096]", {{4096, 4096}, {4096, 4096}, {4096}, {4096}}},
+      {"RMSNorm [4096,4096]", {{4096, 4096}, {4096}}},
+      {"SE mean->sigmoid->mul [32,256,28,28]", {{32, 256, 28, 28}}},
+      {"softmax(x*s+mask) [8,1M]", {{8, 1 << 20}, {1 << 20}}},
+  };
+  RowCase r;
+  r.name = shapes[c].first + " " + c10::toString(t);
+  for (const auto& s : shapes[c].second)
+    r.in.push_back(at::randn(s, at::TensorOptions().device(at::kCUDA)).to(t));
+  auto g = std::make_unique<fx::Graph>();
+  std::vector<fx::Node*> in;
+  for (size_t i = 0; i < r.in.size(); ++i) in.push_back(g->placeholder("x" + std::to_string(i)));
+  const int64_t n = shapes[c].second[0].back();
+  if (c <= 1 || c == 6) {
+    fx::Node* s = g->call_function("aten::mul.Scalar", {in[0], 0.125});
+    g->output(g->call_function("aten::softmax.int",
+                               {g->call_function("aten::add.Tensor", {s, in[1]}), -1}));
+  } else if (c <= 3) {
+    fx::Node* h = g->call_function("aten::add.Tensor", {in[0], in[1]});
+    g->output(g->call_function("aten::layer_norm", {h, int_list({n}), in[2], in[3]}));
+  } else if (c == 4) {
+    fx::Node* sq = g->call_function("aten::pow.Tensor_Scalar", {in[0], 2});
+    fx::Node* var = g->call_function("aten::mean.dim", {sq, int_list({-1}), true});
+    fx::Node* rs =
+        g->call_function("aten::rsqrt", {g->call_function("aten::add.Scalar", {var, 1e-6})});
+    g->output(g->call_function("aten::mul.Tensor",
+                               {in[1], g->call_function("aten::mul.Tensor", {in[0], rs})}));
+  } else {
+    fx::Node* mean = g->call_function("aten::mean.dim", {in[0], int_list({2, 3}), true});
+    g->output(
+        g->call_function("aten::mul.Tensor", {in[0], g->call_function("aten::sigmoid", {mean})}));
+  }
+  r.gm = std::make_unique<fx::GraphModule>(std::move(g), fx::Attributes{});
+  fx::shape_prop(*r.gm, std::vector<c10::IValue>(r.in.begin(), r.in.end()));
+  return r;
+}
+
+struct RowResult {
+  std::string name, variant;
+  double eager_ms, fused_ms, gbs;
 };
 
 }  // namespace
@@ -276,6 +336,39 @@ int main(int argc, char** argv) {
       mlp_eager_us, mlp_fused_us, mlp_graph_us, static_cast<long long>(graphed->graphs()),
       static_cast<long long>(graphed->replays()), mlp_ok ? "" : " MISMATCH");
 
+  // --- row kernels (reductions and normalizations) ---------------------------------------------
+  std::vector<RowResult> row_results;
+  for (at::ScalarType t : {at::kFloat, at::kHalf})
+    for (int c = 0; c < 7; ++c) {
+      RowCase rc = row_case(c, t);
+      auto fused = fx::jit::fuse(*rc.gm);
+      std::vector<c10::IValue> args(rc.in.begin(), rc.in.end());
+      at::Tensor want = rc.gm->forward(args).toTensor(), got = fused->forward(args).toTensor();
+      const double tol = t == at::kHalf ? 5e-3 : 1e-4;
+      std::shared_ptr<fx::jit::FusedKernel> k;
+      for (const auto& [name, m] : fused->attributes().modules)
+        if (auto f = std::dynamic_pointer_cast<fx::jit::FusedKernel>(m))
+          if (f->spec().is_rows()) k = f;
+      if (!k || k->kernel_calls() != 1 ||
+          !at::allclose(got.cpu().to(at::kFloat), want.cpu().to(at::kFloat), tol, tol)) {
+        std::printf("rows %s: MISMATCH or not one row kernel (%s); not timed\n", rc.name.c_str(),
+                    k ? k->fallback_reason().c_str() : "no row kernel");
+        continue;
+      }
+      RowResult r;
+      r.name = rc.name;
+      for (const auto& v : k->variants()) r.variant = v.key();
+      r.eager_ms = time_ms([&] { rc.gm->forward(args); });
+      r.fused_ms = time_ms([&] { fused->forward(args); });
+      double bytes = static_cast<double>(want.nbytes());
+      for (const at::Tensor& x : rc.in) bytes += static_cast<double>(x.nbytes());
+      r.gbs = bytes / (r.fused_ms * 1e-3) / 1e9;
+      std::printf("rows %s: eager %.3f ms, fused %.3f ms (%s, %.0f GB/s)\n", r.name.c_str(),
+                  r.eager_ms, r.fused_ms, r.variant.c_str(), r.gbs);
+      std::fflush(stdout);
+      row_results.push_back(r);
+    }
+
   // --- the table -------------------------------------------------------------------------------
   std::ostringstream table;
   table << "\n| ops | elems | eager ms | fused ms | thrust ms | fused GB/s | % of copy | fused vs "
@@ -298,6 +391,15 @@ int main(int argc, char** argv) {
                 mlp_fused_q, mlp_graph_q, mlp_fused_q / mlp_graph_q, cold_first, cold_second,
                 disk_hit);
   table << buf << sweep.str();
+  table << "\n| row kernel | variant | eager ms | fused ms | fused vs eager | fused GB/s | % of "
+           "copy |\n"
+        << "|---|---|---|---|---|---|---|\n";
+  for (const auto& r : row_results) {
+    std::snprintf(buf, sizeof(buf), "| %s | %s | %.3f | %.3f | %.2fx | %.0f | %.0f%% |\n",
+                  r.name.c_str(), r.variant.c_str(), r.eager_ms, r.fused_ms,
+                  r.eager_ms / r.fused_ms, r.gbs, 100.0 * r.gbs / copy_gbs);
+    table << buf;
+  }
   std::printf("%s", table.str().c_str());
   if (!json_path.empty()) {
     std::ofstream js(json_path);
@@ -311,6 +413,11 @@ int main(int argc, char** argv) {
       js << (i ? ", " : "") << "{\"ops\": " << rows[i].ops << ", \"elems\": " << rows[i].elems
          << ", \"eager_ms\": " << rows[i].eager_ms << ", \"fused_ms\": " << rows[i].fused_ms
          << ", \"thrust_ms\": " << rows[i].thrust_ms << "}";
+    js << "], \"rows\": [";
+    for (size_t i = 0; i < row_results.size(); ++i)
+      js << (i ? ", " : "") << "{\"case\": \"" << row_results[i].name << "\", \"variant\": \""
+         << row_results[i].variant << "\", \"eager_ms\": " << row_results[i].eager_ms
+         << ", \"fused_ms\": " << row_results[i].fused_ms << "}";
     js << "]}\n";
   }
   return 0;

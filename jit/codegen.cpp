@@ -33,7 +33,7 @@ std::string KernelSpec::signature() const {
   for (const auto& s : out_values) os << s << ";";
   if (is_rows()) {
     os << "\nrows k=" << reduce_dims << " r=" << rank << " views " << arg_view << " out "
-       << out_view << "\n";
+       << out_view << (row_group > 1 ? " group " + std::to_string(row_group) : "") << "\n";
     for (const auto& s : rows)
       os << static_cast<char>(s.kind) << s.level << " " << s.ctype << " " << s.expr << "\n";
     for (int o : out_stmt) os << o << ";";

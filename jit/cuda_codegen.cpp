@@ -47,6 +47,7 @@ bool fits_32bit_index(int64_t numel, const std::vector<int64_t>& sizes,
 }
 
 std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool index32) {
+  if (spec.is_rows()) return cuda_row_source(spec, variant, index32);
   const size_t nin = spec.inputs.size(), nout = spec.outputs.size();
   const CudaArgs args = cuda_args(spec, variant);
   const int64_t R = args.rank;

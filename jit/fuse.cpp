@@ -30,7 +30,7 @@ void check_meta(const Graph& g) {
     if (n->op() != Op::CallFunction ||
         (op_rows(n->target()).empty() && !is_reduction_name(n->target())))
       continue;
-    if (!n->tensor_meta())
+    if (!first_tensor_meta(*n))
       throw_node_error(*n,
                        "has no tensor_meta, which fusion needs (shapes and dtypes); run "
                        "fx::shape_prop(gm, example_inputs) or capture the module with "
@@ -39,8 +39,12 @@ void check_meta(const Graph& g) {
   }
 }
 
+// Where a group runs: its first member's device (a tuple-valued member, such
+// as native_layer_norm, has a list of tensor_meta; its first tells).
+c10::Device device_of(const FusionGroup& g) { return first_tensor_meta(*g.nodes[0])->device; }
+
 bool wanted(const FusionGroup& g, FuseOptions::Backend backend) {
-  c10::Device d = g.nodes[0]->tensor_meta()->device;
+  c10::Device d = device_of(g);
   // Shapes propagated on meta tensors say nothing about the device: such
   // groups run on CPU (other inputs fall back to eager at run time).
   if (d.is_meta()) return backend != FuseOptions::Backend::kCuda;
@@ -102,7 +106,7 @@ std::unique_ptr<GraphModule> fuse(const GraphModule& gm, FuseOptions options) {
     } while (attrs.modules.count(name) || attrs.values.count(name));
     KernelSpec spec = build_kernel_spec(group, name);
     auto module = std::make_shared<FusedKernel>(
-        std::move(spec), eager_module(group), group.nodes[0]->tensor_meta()->device, options.cpu,
+        std::move(spec), eager_module(group), device_of(group), options.cpu,
         options.cuda ? *options.cuda : cuda_options_sharing_cache(options.cpu));
     attrs.modules[name] = module;
     Args args;

@@ -189,7 +189,7 @@ c10::IValue FusedKernel::forward(std::vector<c10::IValue> args, const IValueKwar
   if (!device) return run_eager(std::move(args));
   const bool cuda = device->is_cuda();
   if (spec_.is_rows()) {
-    if (cuda) return run_eager(std::move(args));  // no CUDA row kernels (jit/reductions.h)
+    if (cuda) return run_cuda_rows(std::move(args), ins);  // jit/cuda_row_launch.cpp
     return run_rows(std::move(args), ins);
   }
 #if !FX_HAVE_CUDA

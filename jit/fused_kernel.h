@@ -80,6 +80,8 @@ class FusedKernel : public Module {
   // A row kernel's call (Note [Row kernels] in jit/kernel.h); ins are the
   // checked inputs, all on the CPU.
   c10::IValue run_rows(std::vector<c10::IValue> args, const std::vector<at::Tensor>& ins);
+  // The same on a CUDA device (jit/cuda_row_launch.cpp).
+  c10::IValue run_cuda_rows(std::vector<c10::IValue> args, const std::vector<at::Tensor>& ins);
   // jit/fused_cpu_launch.cpp
   std::shared_ptr<const CpuKernel> kernel_for(const Variant& v);
   // Runs the CPU kernel for v over ATen's threads; anchor is an output of at

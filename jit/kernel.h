@@ -53,6 +53,10 @@ struct KernelSpec {
   int64_t reduce_dims = 0;
   int64_t rank = 0;  // of S
   std::vector<int64_t> fixed_reduced;  // required sizes of the reduced dims (or empty)
+  // Consecutive rows reduced together (FusionGroup::row_group): the kernel
+  // computes groups of them, starting at each row index divisible by it; n
+  // in expressions is then the group's element count.
+  int64_t row_group = 1;
   std::vector<c10::ScalarType> group_inputs;  // dtype of each group input (what forward takes)
   std::vector<int> arg_input;
   std::vector<int64_t> arg_rank;  // the input's rank at fuse time (calls must agree)
@@ -84,8 +88,14 @@ struct Variant {
   // has one letter per argument for its walk along the row, then '_' and one
   // letter per full-size output ('c' or 's').
   bool rows = false;
+  // CUDA row kernels only (jit/cuda_row_codegen.cpp): 'w' one warp per row,
+  // 'b' one block per row; vec then applies to every contiguous walk.
+  char row_mode = 0;
   std::string key() const {
-    if (rows) return "rows" + std::to_string(rank) + "_" + pattern;
+    if (rows)
+      return "rows" + std::to_string(rank) + "_" + pattern +
+             (row_mode ? std::string("_") + row_mode : std::string()) +
+             (vec > 1 ? "_v" + std::to_string(vec) : "");
     return (flat ? "flat_" : "nd" + std::to_string(rank) + "_") + pattern +
            (vec > 1 ? "_v" + std::to_string(vec) : "");
   }
@@ -119,8 +129,16 @@ std::string cpu_source(const KernelSpec& spec, const Variant& variant);
 std::string cpu_row_source(const KernelSpec& spec, const Variant& variant);
 
 // CUDA C++ source for NVRTC exporting `extern "C" __global__ void fx_kernel(FxArgs)`
-// (see jit/cuda_codegen.cpp for FxArgs' layout); no includes.
+// (see jit/cuda_codegen.cpp for FxArgs' layout); no includes. A row kernel's
+// spec (spec.is_rows()) gets cuda_row_source.
 std::string cuda_source(const KernelSpec& spec, const Variant& variant, bool index32);
+
+// CUDA source of a row kernel for NVRTC (variant.row_mode 'w' or 'b'), same
+// entry point; its argument FxRowArgs is ptr[arguments + outputs],
+// size[rank + 1] (outer sizes, then the row length n), stride[(arguments +
+// full-size outputs) * (rank + 1)] as the host row kernel's, and rows.
+// jit/cuda_row_codegen.cpp says how rows are spread over warps and blocks.
+std::string cuda_row_source(const KernelSpec& spec, const Variant& variant, bool index32);
 
 // The statements of one element for either target, given how input k and
 // output k are addressed (C lvalues).

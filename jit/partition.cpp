@@ -31,6 +31,7 @@ void unite(Bits& a, const Bits& b) {
 struct Frame {
   std::vector<int64_t> shape;
   int64_t k = 0;
+  int64_t row_group = 1;  // rows reduced together (every member full-size when > 1)
   c10::Device device = c10::Device(c10::DeviceType::CPU);
 };
 
@@ -74,6 +75,13 @@ class Partitioner {
           why = "its reduced dims all have size 1 (nothing to reduce)";
         }
       }
+      // getitem of a tuple-valued reduction (native_layer_norm) is computed in
+      // its row kernel, and only there (place() keeps it out of other groups).
+      if (!fusible_[i] && reduction_item(*nodes_[i]) >= 0 &&
+          reduction_[index_.at(nodes_[i]->args()[0].to_node())]) {
+        fusible_[i] = true;
+        why.clear();
+      }
       if (fusible_[i])
         ++candidates;
       else
@@ -101,10 +109,11 @@ class Partitioner {
   // The frame node n would have alone.
   Frame own_frame(int n) const {
     Frame f;
-    f.device = nodes_[n]->tensor_meta()->device;
+    f.device = first_tensor_meta(*nodes_[n])->device;
     if (reduction_[n]) {
       f.shape = info_[n].full_shape;
       f.k = info_[n].k;
+      f.row_group = info_[n].row_group;
     } else {
       f.shape = nodes_[n]->tensor_meta()->shape;
     }
@@ -121,10 +130,12 @@ class Partitioner {
     for (const Frame& f : frames) {
       if (f.device != base->device) return std::nullopt;
       if (f.k > 0 || base->k == 0) {
-        if (f.shape != base->shape || f.k != base->k) return std::nullopt;
+        if (f.shape != base->shape || f.k != base->k || f.row_group != base->row_group)
+          return std::nullopt;
         continue;
       }
-      if (f.shape != base->shape && f.shape != keep_shape(*base) && f.shape != drop_shape(*base))
+      if (f.shape != base->shape &&
+          (base->row_group > 1 || (f.shape != keep_shape(*base) && f.shape != drop_shape(*base))))
         return std::nullopt;
     }
     return *base;
@@ -144,6 +155,7 @@ class Partitioner {
   // node reads rows of its own shape.
   bool reads_ok(int p, int c, const Frame& f) const {
     const char rp = role(p, f);
+    if (rp == 't') return reduction_item(*nodes_[c]) >= 0;  // a tuple is read by getitem only
     if (reduction_[c]) return rp == 'f';
     const char rc = role(c, f);
     if (rc == 'f') return rp == 'f' || rp == 'k';
@@ -242,6 +254,15 @@ class Partitioner {
         if (why.empty()) why = w;
       }
     }
+    if (reduction_item(*nodes_[n]) >= 0) {
+      // getitem belongs in the group of the tuple it reads, or in none.
+      const int whole = group_of_[index_.at(nodes_[n]->args()[0].to_node())];
+      if (std::find(chosen.begin(), chosen.end(), whole) == chosen.end()) {
+        fusible_[n] = false;
+        reason_[n] = why.empty() ? "cannot join the row kernel of the tuple it reads" : why;
+        return;
+      }
+    }
     if (chosen.empty()) {
       int id = static_cast<int>(groups_.size());
       Group g;
@@ -277,10 +298,29 @@ class Partitioner {
     group_of_[n] = into;
   }
 
+  // The member of g whose tuple result is read outside g (a getitem left out
+  // of it, or the output), or -1. Such a group cannot be fused.
+  int escaping_tuple(const Group& g) const {
+    for (int m : g.members) {
+      if (!reduction_[m] || info_[m].out_view != 't') continue;
+      for (Node* u : nodes_[m]->users())
+        if (group_of_[index_.at(u)] != group_of_[m]) return m;
+    }
+    return -1;
+  }
+
   Partition finish() {
     Partition p;
     for (Group& g : groups_) {
       if (!g.alive || g.members.empty()) continue;
+      if (int t = escaping_tuple(g); t >= 0) {
+        for (int m : g.members) group_of_[m] = -1;
+        for (int m : g.members)
+          if (reason_[m].empty())
+            reason_[m] = "its group would return the tuple of '" + nodes_[t]->name() +
+                         "' (fused only when all its users are getitem nodes in its row kernel)";
+        continue;
+      }
       if (g.members.size() < options_.min_group_size) {
         for (int m : g.members) {
           group_of_[m] = -1;
@@ -294,6 +334,7 @@ class Partitioner {
       if (g.frame.k > 0) {
         fg.shape = g.frame.shape;
         fg.reduce_dims = g.frame.k;
+        fg.row_group = g.frame.row_group;
       }
       int id = group_of_[g.members[0]];
       for (int m : g.members) fg.nodes.push_back(nodes_[m]);
@@ -348,7 +389,9 @@ std::string Partition::explain() const {
       os << " (row kernel over the last " << groups[i].reduce_dims << " of [";
       for (size_t d = 0; d < groups[i].shape.size(); ++d)
         os << (d ? ", " : "") << groups[i].shape[d];
-      os << "]; reductions:";
+      os << "]";
+      if (groups[i].row_group > 1) os << " in groups of " << groups[i].row_group << " rows";
+      os << "; reductions:";
       for (const Node* n : groups[i].nodes)
         if (node_is_reduction(*n, nullptr, nullptr)) os << " " << n->name();
       os << ")";

@@ -9,7 +9,10 @@
 // reduction of a full-size value, and one row kernel computes them all
 // (Note [Row kernels] in jit/kernel.h). A full-size member may read rows kept
 // as 1s (they broadcast along the row); a row member reads rows of its own
-// shape only.
+// shape only. A reduction whose result is a tuple (native_layer_norm) is
+// fused only together with every getitem that reads it. A group_norm whose
+// groups span several channels reduces row_group consecutive rows together;
+// its group holds full-size members only.
 //
 // Deliberate limits: groups are formed greedily in graph order (a producer is
 // merged into its consumer, and groups that feed one consumer are merged
@@ -43,6 +46,9 @@ struct FusionGroup {
   // number of trailing dims reduced; 0 for elementwise-only groups.
   std::vector<int64_t> shape;
   int64_t reduce_dims = 0;
+  // Consecutive rows reduced together (group_norm's channels of one group,
+  // ReductionInfo::row_group); then every member is full-size.
+  int64_t row_group = 1;
 };
 
 struct Unfused {

@@ -19,12 +19,23 @@ namespace {
 
 // The targets a row kernel holds.
 const std::set<std::string>& fusible_targets() {
-  static const std::set<std::string> t = {
-      "aten::sum.dim_IntList", "aten::mean.dim",        "aten::amax",
-      "aten::amin",            "aten::var.dim",         "aten::var.correction",
-      "aten::std.dim",         "aten::std.correction",  "aten::softmax.int",
-      "aten::_softmax",        "aten::log_softmax.int", "aten::_log_softmax",
-      "aten::layer_norm",      "aten::rms_norm",        "aten::adaptive_avg_pool2d"};
+  static const std::set<std::string> t = {"aten::sum.dim_IntList",
+                                          "aten::mean.dim",
+                                          "aten::amax",
+                                          "aten::amin",
+                                          "aten::var.dim",
+                                          "aten::var.correction",
+                                          "aten::std.dim",
+                                          "aten::std.correction",
+                                          "aten::softmax.int",
+                                          "aten::_softmax",
+                                          "aten::log_softmax.int",
+                                          "aten::_log_softmax",
+                                          "aten::layer_norm",
+                                          "aten::rms_norm",
+                                          "aten::adaptive_avg_pool2d",
+                                          "aten::native_layer_norm",
+                                          "aten::group_norm"};
   return t;
 }
 
@@ -152,6 +163,25 @@ std::string literal(double v) {
 
 }  // namespace
 
+const TensorMeta* first_tensor_meta(const Node& node) {
+  if (const TensorMeta* m = node.tensor_meta()) return m;
+  const auto* list = node.meta().get<std::vector<TensorMeta>>("tensor_meta");
+  return list && !list->empty() ? &list->front() : nullptr;
+}
+
+int reduction_item(const Node& node) {
+  if (node.op() != Op::CallFunction || node.target() != "getitem" || node.args().size() != 2 ||
+      !node.args()[0].is_node() || node.args()[1].kind() != Argument::Kind::kInt ||
+      !node.tensor_meta())
+    return -1;
+  const Node* whole = node.args()[0].to_node();
+  const int64_t i = node.args()[1].to_int();
+  if (whole->op() != Op::CallFunction || base_of(whole->target()) != "aten::native_layer_norm" ||
+      i < 0 || i > 2)
+    return -1;
+  return static_cast<int>(i);
+}
+
 bool is_reduction_name(const std::string& target) {
   static const std::set<std::string> names = [] {
     std::set<std::string> s;
@@ -174,23 +204,22 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
   const std::string& t = node.target();
   if (!fusible_targets().count(t)) {
     std::string b = base_of(t);
-    if (b == "aten::native_layer_norm")
-      *why = "returns (out, mean, rstd); only aten::layer_norm is fused";
-    else if (b == "aten::group_norm" || b == "aten::native_group_norm")
-      *why = "group_norm is not fused (its groups are not trailing dims)";
+    if (b == "aten::native_group_norm")
+      *why = "returns (out, mean, rstd) over groups; only aten::group_norm is fused";
     else if (is_reduction_name(t))
       *why = "unsupported overload " + t;
     else
       *why = "not a reduction the fuser knows";
     return false;
   }
-  const TensorMeta* out = node.tensor_meta();
+  const TensorMeta* out = first_tensor_meta(node);
   if (!out) {
     *why = "no tensor_meta (run shape_prop or trace the module first)";
     return false;
   }
-  if (!out->device.is_cpu() && !out->device.is_meta()) {
-    *why = "reductions are fused on the CPU only (there is no CUDA row kernel yet)";
+  if (!out->device.is_cpu() && !out->device.is_meta() && !out->device.is_cuda()) {
+    *why =
+        std::string("reductions are fused on the CPU and CUDA only, not on ") + out->device.str();
     return false;
   }
   if (!floating(out->dtype)) {
@@ -243,7 +272,7 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
     }
     if (!trailing(*d, rank, &r.k, why)) return false;
     r.out_view = 'f';
-  } else if (b == "aten::layer_norm" || b == "aten::rms_norm") {
+  } else if (b == "aten::layer_norm" || b == "aten::rms_norm" || b == "aten::native_layer_norm") {
     auto ns = f.get("normalized_shape").ints();
     if (!ns || ns->empty() || static_cast<int64_t>(ns->size()) > rank) {
       *why = "its normalized_shape is not a constant list the input's rank allows";
@@ -268,6 +297,61 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
     }
     Formal eps = f.get("eps");
     if (!eps.is_none() && !eps.number()) {
+      *why = "its eps is not a constant";
+      return false;
+    }
+    r.out_view = b == "aten::native_layer_norm" ? 't' : 'f';
+  } else if (b == "aten::group_norm") {
+    // Input [N, C, *]: each group of C/G channels of a sample is reduced. With
+    // G == 1 and no weight or bias that is the row [C, *]; otherwise a row is
+    // one channel's [*] (weight and bias are per row) and the C/G consecutive
+    // rows of a group are reduced together, which needs C fixed: the weight
+    // or bias fixes it (a call with another C broadcasts differently and runs
+    // eagerly).
+    auto g = f.get("num_groups").number();
+    if (!g) {
+      *why = "its num_groups is not a constant";
+      return false;
+    }
+    if (rank < 3) {
+      *why = "its input has no spatial dims (rank " + std::to_string(rank) + ")";
+      return false;
+    }
+    if (xm->memory_format != c10::MemoryFormat::Contiguous) {
+      *why = "its input is not contiguous NCHW (a group's channels are not one row)";
+      return false;
+    }
+    const int64_t groups = static_cast<int64_t>(*g), channels = xm->shape[1];
+    bool affine = false;
+    for (const char* w : {"weight", "bias"}) {
+      Formal wf = f.get(w);
+      if (!wf.present || wf.is_none()) continue;
+      const Node* wn = wf.node();
+      if (!wn || !wn->tensor_meta() || !floating(wn->tensor_meta()->dtype) ||
+          wn->tensor_meta()->shape != std::vector<int64_t>{channels}) {
+        *why = std::string("its ") + w + " is not a floating tensor of its channel count";
+        return false;
+      }
+      r.row_operands.push_back(wn);
+      affine = true;
+    }
+    if (groups == 1 && !affine) {
+      r.k = rank - 1;
+    } else if (groups <= 0 || channels % groups != 0) {
+      *why = "its num_groups " + std::to_string(groups) + " does not divide its " +
+             std::to_string(channels) + " channels";
+      return false;
+    } else if (groups != channels && !affine) {
+      *why = "its groups of " + std::to_string(channels / groups) +
+             " channels are rows reduced together, which needs the channel count fixed by a "
+             "weight or bias, and it has neither";
+      return false;
+    } else {
+      r.k = rank - 2;
+      r.row_group = channels / groups;
+    }
+    Formal eps = f.get("eps");
+    if (!eps.number()) {
       *why = "its eps is not a constant";
       return false;
     }
@@ -309,11 +393,12 @@ bool node_is_reduction(const Node& node, ReductionInfo* info, std::string* why) 
       return false;
     }
   }
-  for (const Node* o : r.operands)
-    if (o->tensor_meta()->device != out->device) {
-      *why = "operands on different devices";
-      return false;
-    }
+  for (const auto* list : {&r.operands, &r.row_operands})
+    for (const Node* o : *list)
+      if (o->tensor_meta()->device != out->device) {
+        *why = "operands on different devices";
+        return false;
+      }
   if (info) *info = std::move(r);
   return true;
 }
@@ -348,14 +433,14 @@ int RowBuilder::reduce(RowStmt::Kind kind, const std::string& ctype, int operand
   return static_cast<int>(stmts_->size()) - 1;
 }
 
-int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand,
-                   RowBuilder& b) {
+int emit_reduction(const Node& node, const std::function<int(const Node*)>& operand, RowBuilder& b,
+                   std::vector<int>* items) {
   std::string why;
   ReductionInfo info;
   if (!node_is_reduction(node, &info, &why)) throw_node_error(node, "cannot be fused: " + why);
   Formals f;
   f.bind(node, &why);
-  const c10::ScalarType out = node.tensor_meta()->dtype;
+  const c10::ScalarType out = first_tensor_meta(node)->dtype;
   const std::string T = compute_ctype(out);
   const std::string fs = out == c10::ScalarType::Double ? "" : "f";
   const std::string c = node.name();
@@ -411,13 +496,16 @@ int emit_reduction(const Node& node, const std::function<int(const Node*)>& oper
               literal(out == c10::ScalarType::Double ? std::numeric_limits<double>::epsilon()
                                                      : std::numeric_limits<float>::epsilon());
   }
-  int y;
-  if (base == "aten::layer_norm") {
+  int y, mean = -1, rstd = -1;
+  if (base == "aten::layer_norm" || base == "aten::native_layer_norm" ||
+      base == "aten::group_norm") {
     int m = mean_of(x);
     int d = b.value(T, v(x) + " - " + v(m), {x, m}, c);
     int var = mean_of(b.value(T, v(d) + " * " + v(d), {d}, c));
     int rs = b.value(T, "(" + T + ")1 / sqrt" + fs + "(" + v(var) + " + " + eps_lit + ")", {var}, c);
     y = b.value(T, v(d) + " * " + v(rs), {d, rs}, c);
+    mean = m;
+    rstd = rs;
   } else {
     int ms = mean_of(b.value(T, v(x) + " * " + v(x), {x}, c));
     int rs = b.value(T, "(" + T + ")1 / sqrt" + fs + "(" + v(ms) + " + " + eps_lit + ")", {ms}, c);
@@ -430,6 +518,7 @@ int emit_reduction(const Node& node, const std::function<int(const Node*)>& oper
     std::string wv = b.at(wi).ctype == T ? v(wi) : "(" + T + ")" + v(wi);
     y = b.value(T, v(y) + (std::string(w) == "weight" ? " * " : " + ") + wv, {y, wi}, c);
   }
+  if (items && base == "aten::native_layer_norm") *items = {y, mean, rstd};
   return y;
 }
 

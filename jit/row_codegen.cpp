@@ -4,6 +4,7 @@
 // 2048 elements, and a sum's blocks are added in double, so long rows keep
 // their precision. The max and min lanes propagate NaN as ATen does.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -47,6 +48,7 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
   KernelSpec spec;
   spec.name = name;
   spec.reduce_dims = group.reduce_dims;
+  spec.row_group = group.row_group;
   spec.rank = static_cast<int64_t>(group.shape.size());
   const std::vector<int64_t>& S = group.shape;
   const int64_t r = spec.rank, k = spec.reduce_dims;
@@ -69,11 +71,19 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
     return static_cast<int>(it - group.inputs.begin());
   };
   std::vector<std::pair<const Node*, char>> args;
+  // How a reduction reads its input `in`: full-size, or per row (the views
+  // 'd' of ReductionInfo::row_operands).
+  auto reduction_view = [](const ReductionInfo& info, const Node* in) {
+    return std::find(info.row_operands.begin(), info.row_operands.end(), in) !=
+                   info.row_operands.end()
+               ? 'd'
+               : 'f';
+  };
   for (const Node* n : group.nodes) {
     ReductionInfo info;
     const bool red = node_is_reduction(*n, &info, nullptr);
-    const char view = red ? 'f' : role(n);
     for (const Node* in : n->all_input_nodes()) {
+      const char view = red ? reduction_view(info, in) : role(n);
       if (members.count(in) || arg_of.count({in, view})) continue;
       arg_of[{in, view}] = static_cast<int>(args.size());
       args.emplace_back(in, view);
@@ -108,6 +118,7 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
     spec.rows.push_back(std::move(s));
   }
   std::map<const Node*, int> value_of;
+  std::map<const Node*, std::vector<int>> items_of;  // tuple-valued reductions
   for (const Node* n : group.nodes) {
     spec.members.push_back(n->name());
     ReductionInfo info;
@@ -118,9 +129,16 @@ KernelSpec build_row_spec(const FusionGroup& group, const std::string& name) {
           *n,
           [&](const Node* in) {
             if (members.count(in)) return value_of.at(in);
-            return arg_of.at({in, 'f'});
+            return arg_of.at({in, reduction_view(info, in)});
           },
-          b);
+          b, &items_of[n]);
+      continue;
+    }
+    if (int item = reduction_item(*n); item >= 0) {
+      const std::vector<int>& items = items_of.at(n->args()[0].to_node());
+      FX_INTERNAL_ASSERT(item < static_cast<int>(items.size()),
+                         "getitem '" + n->name() + "' of a tuple without that item");
+      value_of[n] = items[item];
       continue;
     }
     const char view = role(n);
@@ -173,7 +191,11 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   for (size_t o = 0; o < spec.outputs.size(); ++o)
     os << "  " << storage_ctype(spec.outputs[o]) << "* __restrict__ out" << o << " = ("
        << storage_ctype(spec.outputs[o]) << "*)ptrs[" << nin + o << "];\n";
-  os << "  const int64_t n = sizes[" << RO << "];\n";
+  // nrow: the length of one row; n: of what is reduced together (a group of
+  // row_group consecutive rows, each walked in turn, when row_group > 1).
+  const int64_t GR = spec.row_group;
+  os << "  const int64_t nrow = sizes[" << RO << "];\n";
+  os << "  const int64_t n = nrow" << (GR > 1 ? " * " + std::to_string(GR) : "") << ";\n";
   auto ref = [&](size_t a, const std::string& j) {
     std::string as = std::to_string(a);
     if (variant.pattern[a] == 'b' || spec.arg_view[a] != 'f') return "p" + as + "[0]";
@@ -215,7 +237,7 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   // output walk needs again are kept in a row buffer (hot in cache) instead of
   // being computed twice: softmax's exp(x - max).
   std::set<int> cached;
-  if (levels > 0 && !full_outs.empty()) {
+  if (levels > 0 && !full_outs.empty() && GR == 1) {
     std::vector<int> last_operands;
     for (const RowStmt& s : st)
       if (s.kind != RowStmt::kFull && s.kind != RowStmt::kRow && s.level == levels)
@@ -239,8 +261,8 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   // Without memory for the buffers, the output walk computes everything again.
   if (!cached.empty()) {
     for (int i : cached)
-      os << "  " << st[i].ctype << "* const buf" << i << " = (" << st[i].ctype
-         << "*)malloc(sizeof(" << st[i].ctype << ") * (size_t)n);\n";
+      os << "  " << st[i].ctype << "* const buf" << i << " = (" << st[i].ctype << "*)malloc(sizeof("
+         << st[i].ctype << ") * (size_t)nrow);\n";
     os << "  const int use_buf = 1";
     for (int i : cached) os << " && buf" << i << " != 0";
     os << ";\n";
@@ -258,28 +280,60 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
       if (st[i].kind == RowStmt::kRow && st[i].level == level)
         os << decl(static_cast<int>(i), "0", "    ");
   };
-  os << "  for (int64_t o = begin; o < end; ++o) {\n";
   // Walkers: the arguments, then the full-size outputs (as `off<nin + f>`).
   std::vector<size_t> full_out_ids;
   for (size_t o = 0; o < spec.outputs.size(); ++o)
     if (spec.out_view[o] == 'f') full_out_ids.push_back(o);
   const size_t nw = nin + full_out_ids.size();
-  for (size_t a = 0; a < nw; ++a) os << "    int64_t off" << a << " = 0;\n";
-  if (RO > 0) {
-    os << "    int64_t rem = o;\n";
-    os << "    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
-    os << "      const int64_t idx = rem % sizes[d];\n      rem /= sizes[d];\n";
-    for (size_t a = 0; a < nw; ++a)
-      os << "      off" << a << " += idx * strides[" << a * (RO + 1) << " + d];\n";
+  // Row o's walkers (p<a>, s<a>, q<o>, so<o>) and its level-0 row values.
+  auto setup = [&] {
+    for (size_t a = 0; a < nw; ++a) os << "    int64_t off" << a << " = 0;\n";
+    if (RO > 0) {
+      os << "    int64_t rem = o;\n";
+      os << "    for (int d = " << RO - 1 << "; d >= 0; --d) {\n";
+      os << "      const int64_t idx = rem % sizes[d];\n      rem /= sizes[d];\n";
+      for (size_t a = 0; a < nw; ++a)
+        os << "      off" << a << " += idx * strides[" << a * (RO + 1) << " + d];\n";
+      os << "    }\n";
+    }
+    for (size_t a = 0; a < nin; ++a) {
+      os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
+         << " + off" << a << ";\n";
+      if (variant.pattern[a] == 's')
+        os << "    const int64_t s" << a << " = strides[" << a * (RO + 1) + RO << "];\n";
+    }
+    for (size_t f = 0; f < full_out_ids.size(); ++f) {
+      const size_t o = full_out_ids[f], w = nin + f;
+      os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
+         << " + off" << w << ";\n";
+      if (variant.pattern[w + 1] == 's')
+        os << "    const int64_t so" << o << " = strides[" << w * (RO + 1) + RO << "];\n";
+    }
+    if (!full_out_ids.empty()) {
+      os << "    (void)q" << full_out_ids[0] << ";\n";
+    }
+    emit_rows(0);
+  };
+  // A group's rows, each walked in turn: the code `body` emits runs once per
+  // row o of the group starting at o0.
+  auto each_row = [&](const std::function<void()>& body) {
+    if (GR == 1) {
+      body();
+      return;
+    }
+    os << "    for (int64_t o = o0; o < o0 + " << GR << "; ++o) {\n";
+    setup();
+    body();
     os << "    }\n";
+  };
+  if (GR == 1) {
+    os << "  for (int64_t o = begin; o < end; ++o) {\n";
+    setup();
+  } else {
+    // Each group is computed by the call whose range holds its first row.
+    os << "  for (int64_t o0 = begin; o0 < end; ++o0) {\n";
+    os << "    if (o0 % " << GR << " != 0) continue;\n";
   }
-  for (size_t a = 0; a < nin; ++a) {
-    os << "    const " << storage_ctype(spec.inputs[a]) << "* __restrict__ p" << a << " = in" << a
-       << " + off" << a << ";\n";
-    if (variant.pattern[a] == 's')
-      os << "    const int64_t s" << a << " = strides[" << a * (RO + 1) + RO << "];\n";
-  }
-  emit_rows(0);
   for (int level = 1; level <= levels; ++level) {
     std::vector<int> reds, operands;
     for (size_t i = 0; i < st.size(); ++i)
@@ -306,45 +360,48 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
       const std::string tot = st[i].kind == RowStmt::kSum ? "double" : st[i].ctype;
       os << "    " << tot << " tot" << is << " = " << init(i) << ";\n";
     }
-    os << "    for (int64_t jb = 0; jb < n; jb += " << kBlock << ") {\n";
-    os << "      const int64_t je = jb + " << kBlock << " < n ? jb + " << kBlock << " : n;\n";
-    for (int i : reds)
-      os << "      " << st[i].ctype << " acc" << i << "[" << kLanes << "];\n"
-         << "      for (int l = 0; l < " << kLanes << "; ++l) acc" << i << "[l] = " << init(i)
-         << ";\n";
-    std::vector<int> body = closure(operands);
-    os << "      int64_t j0 = jb;\n";
-    os << "      for (; j0 + " << kLanes << " <= je; j0 += " << kLanes << ") {\n";
-    os << "#pragma omp simd\n        for (int l = 0; l < " << kLanes << "; ++l) {\n";
-    os << "          const int64_t j = j0 + l;\n";
-    for (int i : body) os << decl(i, "j", "          ");
-    if (level == levels) os << keep_cached(body, "          ");
-    for (int i : reds)
-      os << "          acc" << i << "[l] = " << op(i, "acc" + std::to_string(i) + "[l]",
-                                                    "v" + std::to_string(st[i].deps[0]))
-         << ";\n";
-    os << "        }\n      }\n";
-    os << "      for (; j0 < je; ++j0) {\n        const int64_t j = j0;\n";
-    for (int i : body) os << decl(i, "j", "        ");
-    if (level == levels) os << keep_cached(body, "        ");
-    for (int i : reds)
-      os << "        acc" << i << "[0] = " << op(i, "acc" + std::to_string(i) + "[0]",
-                                                  "v" + std::to_string(st[i].deps[0]))
-         << ";\n";
-    os << "      }\n";
-    for (int i : reds) {
-      std::string is = std::to_string(i);
-      if (st[i].kind == RowStmt::kSum) {
-        os << "      " << st[i].ctype << " blk" << is << " = 0;\n";
-        os << "      for (int l = 0; l < " << kLanes << "; ++l) blk" << is << " += acc" << is
-           << "[l];\n";
-        os << "      tot" << is << " += blk" << is << ";\n";
-      } else {
-        os << "      for (int l = 0; l < " << kLanes << "; ++l) tot" << is << " = "
-           << op(i, "tot" + is, "acc" + is + "[l]") << ";\n";
+    each_row([&] {
+      os << "    for (int64_t jb = 0; jb < nrow; jb += " << kBlock << ") {\n";
+      os << "      const int64_t je = jb + " << kBlock << " < nrow ? jb + " << kBlock
+         << " : nrow;\n";
+      for (int i : reds)
+        os << "      " << st[i].ctype << " acc" << i << "[" << kLanes << "];\n"
+           << "      for (int l = 0; l < " << kLanes << "; ++l) acc" << i << "[l] = " << init(i)
+           << ";\n";
+      std::vector<int> body = closure(operands);
+      os << "      int64_t j0 = jb;\n";
+      os << "      for (; j0 + " << kLanes << " <= je; j0 += " << kLanes << ") {\n";
+      os << "#pragma omp simd\n        for (int l = 0; l < " << kLanes << "; ++l) {\n";
+      os << "          const int64_t j = j0 + l;\n";
+      for (int i : body) os << decl(i, "j", "          ");
+      if (level == levels) os << keep_cached(body, "          ");
+      for (int i : reds)
+        os << "          acc" << i << "[l] = "
+           << op(i, "acc" + std::to_string(i) + "[l]", "v" + std::to_string(st[i].deps[0]))
+           << ";\n";
+      os << "        }\n      }\n";
+      os << "      for (; j0 < je; ++j0) {\n        const int64_t j = j0;\n";
+      for (int i : body) os << decl(i, "j", "        ");
+      if (level == levels) os << keep_cached(body, "        ");
+      for (int i : reds)
+        os << "        acc" << i << "[0] = "
+           << op(i, "acc" + std::to_string(i) + "[0]", "v" + std::to_string(st[i].deps[0]))
+           << ";\n";
+      os << "      }\n";
+      for (int i : reds) {
+        std::string is = std::to_string(i);
+        if (st[i].kind == RowStmt::kSum) {
+          os << "      " << st[i].ctype << " blk" << is << " = 0;\n";
+          os << "      for (int l = 0; l < " << kLanes << "; ++l) blk" << is << " += acc" << is
+             << "[l];\n";
+          os << "      tot" << is << " += blk" << is << ";\n";
+        } else {
+          os << "      for (int l = 0; l < " << kLanes << "; ++l) tot" << is << " = "
+             << op(i, "tot" + is, "acc" + is + "[l]") << ";\n";
+        }
       }
-    }
-    os << "    }\n";
+      os << "    }\n";
+    });
     for (int i : reds)
       os << "    const " << st[i].ctype << " v" << i << " = (" << st[i].ctype << ")tot" << i
          << ";  // " << st[i].comment << "\n";
@@ -352,15 +409,8 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
   }
   // Full-size outputs: one more walk.
   if (!full_outs.empty()) {
-    for (size_t f = 0; f < full_out_ids.size(); ++f) {
-      const size_t o = full_out_ids[f], w = nin + f;
-      os << "    " << storage_ctype(spec.outputs[o]) << "* __restrict__ q" << o << " = out" << o
-         << " + off" << w << ";\n";
-      if (variant.pattern[w + 1] == 's')
-        os << "    const int64_t so" << o << " = strides[" << w * (RO + 1) + RO << "];\n";
-    }
     auto walk = [&](const std::set<int>& from_buf) {
-      os << "#pragma omp simd\n    for (int64_t j = 0; j < n; ++j) {\n";
+      os << "#pragma omp simd\n    for (int64_t j = 0; j < nrow; ++j) {\n";
       for (int i : closure(full_outs, from_buf)) {
         if (from_buf.count(i))
           os << "      const " << st[i].ctype << " v" << i << " = buf" << i << "[j];\n";
@@ -378,7 +428,7 @@ std::string cpu_row_source(const KernelSpec& spec, const Variant& variant) {
       os << "    }\n";
     };
     if (cached.empty()) {
-      walk({});
+      each_row([&] { walk({}); });
     } else {
       os << "    if (use_buf) {\n";
       walk(cached);

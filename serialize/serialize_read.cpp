@@ -439,7 +439,7 @@ class Reader {
     try {
       out = serializer->load(std::move(inner), data);
     } catch (const Error& e) {
-      throw Error(e.kind(), context + ": " + e.what());
+      throw_error(e.kind(), context + ": " + e.what());
     } catch (const c10::Error& e) {
       throw RuntimeError(context + " failed: " + e.what_without_backtrace());
     } catch (const std::exception& e) {
@@ -475,7 +475,7 @@ class Reader {
       gm->set_reuse_buffers(reuse_buffers);
       return gm;
     } catch (const Error& e) {
-      throw Error(e.kind(), prefix_ + in_submodule(qualname) + e.what());
+      throw_error(e.kind(), prefix_ + in_submodule(qualname) + e.what());
     } catch (const c10::Error& e) {
       throw RuntimeError(prefix_ + in_submodule(qualname) +
                          "building the GraphModule failed: " + e.what_without_backtrace());

@@ -107,7 +107,7 @@ class Writer {
     try {
       saved = serializer->save(*m);
     } catch (const Error& e) {
-      throw Error(e.kind(),
+      throw_error(e.kind(),
                   prefix_ + "submodule " + in_quotes(qualname) + " (" + kind + "): " + e.what());
     } catch (const std::exception& e) {
       fail("submodule " + in_quotes(qualname) + " (" + kind +
