@@ -16,7 +16,7 @@
 namespace fx {
 namespace {
 
-constexpr int64_t kBig = 1 << 18;  // floats: 1 MiB, well above the pooled minimum
+constexpr int64_t kBig = 1 << 19;  // floats: 2 MiB, above the pooled minimum (1 MiB)
 
 class BufferPoolTest : public ::testing::Test {
  protected:
