@@ -11,8 +11,9 @@
 //
 // How: fx installs, once, a CPU allocator that wraps the one LibTorch had
 // (c10::SetCPUAllocator). While a BufferPool::Scope is alive on a thread,
-// every CPU allocation that thread makes comes from that scope's pool: a
-// block freed earlier of the same (rounded) size is reused, else a new one
+// every CPU allocation of 1 MiB or more that thread makes comes from that
+// scope's pool (glibc already serves smaller ones from its heap): a block
+// freed earlier of the same (rounded) size is reused, else a new one
 // is made; a pooled block, wherever and whenever it is freed, goes back to
 // its pool. Without a scope on the thread, the wrapped allocator serves the
 // request as before, so code that never enters a scope sees no change
