@@ -26,8 +26,8 @@
 // once, so it can hold more than the call's peak (blocks of different sizes
 // are not shared). It is given back by release(), by destroying the pool
 // (blocks still in use are freed when their tensors die), and never
-// otherwise. Blocks of 2 MiB and more are 2 MiB aligned and advised as huge
-// pages. Thread-safe: any number of threads may allocate from and free into
+// otherwise. Blocks of 2 MiB and more are mapped 2 MiB aligned and advised as
+// huge pages, each starting at its own cache-line offset into the mapping. Thread-safe: any number of threads may allocate from and free into
 // one pool; tensors may outlive their pool.
 //
 // If another allocator with a higher priority already owns the CPU slot,
@@ -90,6 +90,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
   mutable std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, void*> base_of_;  // block -> what to free (buffer_pool.cpp)
   Stats stats_;
 };
 
