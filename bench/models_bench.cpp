@@ -8,7 +8,7 @@
 //   fx_optimized  fx::jit::optimize_for_inference of it (compile_s: the time
 //                 the pipeline and the first call took)
 //   fx_opt_no_reuse  the same optimized graph and weights with buffer reuse
-//                 off (GraphModule::set_reuse_buffers), to show what reuse is worth
+//                 off (GraphModule::BufferReuse::kNever), to show what reuse is worth
 // Each result also records the largest difference from the TorchScript
 // module's own output. Writes {"env", "results": [...]} as JSON for
 // bench/models/report.py, which sets it beside the Python peers.
@@ -123,7 +123,7 @@ std::vector<nlohmann::json> bench_one(const std::string& dir, const std::string&
                                                     optimized->attributes(),
                                                     optimized->class_name());
   no_reuse->set_inference_mode(true);
-  no_reuse->set_reuse_buffers(false);
+  no_reuse->set_buffer_reuse(fx::GraphModule::BufferReuse::kNever);
 
   std::vector<Column> cols(3);
   cols[0].name = "fx";

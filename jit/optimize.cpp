@@ -73,7 +73,8 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
   auto result =
       std::make_unique<GraphModule>(out->graph().clone(), out->attributes(), out->class_name());
   result->set_inference_mode(true);
-  result->set_reuse_buffers(options.reuse_buffers);
+  result->set_buffer_reuse(options.reuse_buffers ? GraphModule::BufferReuse::kAlways
+                                                 : GraphModule::BufferReuse::kNever);
   return result;
 }
 

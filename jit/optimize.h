@@ -21,7 +21,7 @@
 // again, which fx::save writes dense: optimize after fx::load in a service.
 // The result runs under c10::InferenceMode (GraphModule::set_inference_mode),
 // so its outputs are inference tensors, and reuses its CPU buffers from one
-// call to the next (GraphModule::set_reuse_buffers). Shapes other than the examples' stay
+// call to the next (GraphModule::set_buffer_reuse). Shapes other than the examples' stay
 // correct (every rewrite is shape-generic); only the example inputs' devices
 // and dtypes decide what is rewritten. Errors in a pass surface as fx::Error
 // naming the node; an operator that cannot be folded is left for run time.
@@ -42,7 +42,8 @@ struct OptimizeOptions {
   bool fold_batch_norm = true;
   bool onednn = true;   // oneDNN convolution / linear epilogues (CPU float32)
   bool fuse = true;     // JIT kernels for the remaining elementwise groups
-  // The result keeps its CPU buffers between calls (GraphModule::set_reuse_buffers).
+  // The result keeps its CPU buffers between calls (GraphModule::BufferReuse
+  // kAlways; false: kNever).
   bool reuse_buffers = true;
   FuseOptions fuse_options;
 };

@@ -409,24 +409,22 @@ c10::IValue GraphModule::forward(std::vector<c10::IValue> inputs, const IValueKw
   // inference mode off (and grad mode on) for the call.
   std::optional<c10::InferenceMode> guard;
   if (inference_mode_) guard.emplace();
-  std::shared_ptr<BufferPlans> plans = buffer_plans_;
-  BufferPool::Scope scope(plans ? plans->pool_for(inputs) : nullptr);
+  const BufferReuse reuse = buffer_reuse_.load(std::memory_order_relaxed);
+  const bool pooled = reuse == BufferReuse::kAlways ||
+                      (reuse == BufferReuse::kInInferenceMode && c10::InferenceMode::is_enabled());
+  // A null pool also keeps an enclosing module's pool away from this call.
+  BufferPool::Scope scope(pooled ? buffer_plans_->pool_for(inputs) : nullptr);
   return program->run(std::move(inputs), kwargs);
 }
 
-void GraphModule::set_reuse_buffers(bool on) {
-  if (on == reuse_buffers()) return;
-  buffer_plans_ = on ? std::make_shared<BufferPlans>() : nullptr;
+void GraphModule::set_buffer_reuse(BufferReuse mode) {
+  buffer_reuse_.store(mode);
+  if (mode == BufferReuse::kNever) buffer_plans_->release();
 }
 
-void GraphModule::release_buffers() {
-  if (std::shared_ptr<BufferPlans> plans = buffer_plans_) plans->release();
-}
+void GraphModule::release_buffers() { buffer_plans_->release(); }
 
-BufferPool::Stats GraphModule::buffer_stats() const {
-  std::shared_ptr<BufferPlans> plans = buffer_plans_;
-  return plans ? plans->stats() : BufferPool::Stats{};
-}
+BufferPool::Stats GraphModule::buffer_stats() const { return buffer_plans_->stats(); }
 
 void GraphModule::set_codegen(std::shared_ptr<CodeGen> codegen) {
   if (!codegen) throw GraphError("set_codegen needs a CodeGen, got null");
@@ -845,7 +843,7 @@ std::unique_ptr<GraphModule> GraphModule::deepcopy() const {
   for (const auto& [k, v] : constants_) out->constants_[k] = v;
   out->codegen_ = codegen_;
   out->inference_mode_ = inference_mode_;
-  out->set_reuse_buffers(reuse_buffers());  // the copy makes its own plans
+  out->set_buffer_reuse(buffer_reuse());  // the copy makes its own plans
   out->adopt_graph(graph_->clone());
   // The same code: the copy runs what this module last compiled.
   if (compiled_graph_) {

@@ -40,6 +40,7 @@
 // old value.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -201,14 +202,19 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   void set_inference_mode(bool on) { inference_mode_ = on; }
   bool inference_mode() const { return inference_mode_; }
 
-  // When on, forward() keeps the CPU buffers of its intermediates (and
+  // Whether forward() keeps the CPU buffers of its intermediates (and
   // outputs) between calls and reuses them on the next call with the same
   // input signature, so that a model run repeatedly stops allocating after
-  // its first call (runtime/buffer_pool.h says how and what it costs in
-  // memory). Off by default; fx::jit::optimize_for_inference turns it on.
-  // Turning it off, or release_buffers(), gives the kept buffers back.
-  void set_reuse_buffers(bool on);
-  bool reuse_buffers() const { return buffer_plans_ != nullptr; }
+  // its first call (runtime/buffer_pool.h says how, and what it costs in
+  // memory). By default it does when the call runs under c10::InferenceMode
+  // (the module's own, set_inference_mode, or the caller's), where no
+  // autograd graph holds on to intermediates; kAlways and kNever override.
+  // release_buffers() gives the kept buffers back (blocks in use when their
+  // tensors die) and forgets the plans.
+  enum class BufferReuse { kInInferenceMode, kAlways, kNever };
+  // kNever also gives the kept buffers back.
+  void set_buffer_reuse(BufferReuse mode);
+  BufferReuse buffer_reuse() const { return buffer_reuse_.load(); }
   void release_buffers();
   // Blocks made and reused so far, summed over the kept signatures.
   BufferPool::Stats buffer_stats() const;
@@ -262,7 +268,8 @@ class GraphModule : public fx::Module, public torch::nn::Module, public OwningMo
   std::shared_ptr<const Program> program_;
   std::string unbound_;  // why the compiled code cannot run now, if it cannot
   bool inference_mode_ = false;
-  std::shared_ptr<BufferPlans> buffer_plans_;  // null: buffers are not reused
+  std::atomic<BufferReuse> buffer_reuse_{BufferReuse::kInInferenceMode};
+  const std::shared_ptr<BufferPlans> buffer_plans_ = std::make_shared<BufferPlans>();
   // Attribute slots by qualified name, for the attributes this module holds
   // that a compiled Program reads (see attribute_slot).
   mutable std::map<std::string, std::shared_ptr<AttributeSlot>> slots_;

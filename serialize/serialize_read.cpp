@@ -468,11 +468,17 @@ class Reader {
       return flag.get<bool>();
     };
     const bool inference_mode = optional_flag("inference_mode");
-    const bool reuse_buffers = optional_flag("reuse_buffers");
+    GraphModule::BufferReuse reuse = GraphModule::BufferReuse::kInInferenceMode;
+    if (j.contains("buffer_reuse")) {
+      const Json& mode = j["buffer_reuse"];
+      if (mode == "always") reuse = GraphModule::BufferReuse::kAlways;
+      else if (mode == "never") reuse = GraphModule::BufferReuse::kNever;
+      else fail(where + ".buffer_reuse must be \"always\" or \"never\"");
+    }
     try {
       auto gm = std::make_unique<GraphModule>(std::move(g), std::move(attrs), std::move(class_name));
       gm->set_inference_mode(inference_mode);
-      gm->set_reuse_buffers(reuse_buffers);
+      gm->set_buffer_reuse(reuse);
       return gm;
     } catch (const Error& e) {
       throw_error(e.kind(), prefix_ + in_submodule(qualname) + e.what());

@@ -68,7 +68,9 @@ class Writer {
     j["kind"] = "GraphModule";
     j["class_name"] = gm.class_name();
     if (gm.inference_mode()) j["inference_mode"] = true;  // optional; absent means off
-    if (gm.reuse_buffers()) j["reuse_buffers"] = true;    // optional; absent means off
+    // optional; absent means the default (in inference mode)
+    if (gm.buffer_reuse() == GraphModule::BufferReuse::kAlways) j["buffer_reuse"] = "always";
+    if (gm.buffer_reuse() == GraphModule::BufferReuse::kNever) j["buffer_reuse"] = "never";
     Json nodes = Json::array();
     for (const Node* n : gm.graph().nodes()) nodes.push_back(node(*n));
     j["graph"] = Json{{"nodes", std::move(nodes)}};

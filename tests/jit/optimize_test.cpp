@@ -386,7 +386,7 @@ TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
     EXPECT_GT(count_prefix(opt->graph(), "mkldnn::"), 0u);
   }
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(opt->reuse_buffers());
+  EXPECT_EQ(opt->buffer_reuse(), GraphModule::BufferReuse::kAlways);
   int64_t fresh_after_first_pass = -1;
   // The second pass over the batch sizes runs on the buffers the first one
   // left (one plan per batch size) and makes none.

@@ -1,4 +1,4 @@
-// BufferPool and GraphModule::set_reuse_buffers: CPU blocks kept between
+// BufferPool and GraphModule::set_buffer_reuse: CPU blocks kept between
 // calls and handed out again, only inside a scope, safe across threads and
 // past the pool's life.
 #include "runtime/buffer_pool.h"
@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include "ir/parser.h"
@@ -152,8 +153,8 @@ at::Tensor expected(const at::Tensor& x) { return at::relu(x * 2.0) + 1.0; }
 
 TEST_F(BufferPoolTest, AModuleStopsAllocatingAfterItsFirstCall) {
   auto gm = elementwise_module();
-  EXPECT_FALSE(gm->reuse_buffers());
-  gm->set_reuse_buffers(true);
+  EXPECT_EQ(gm->buffer_reuse(), GraphModule::BufferReuse::kInInferenceMode);
+  gm->set_buffer_reuse(GraphModule::BufferReuse::kAlways);
   at::Tensor x = at::randn({4, kBig / 4});
   at::Tensor first = gm->forward({x}).toTensor();
   EXPECT_TRUE(at::equal(first, expected(x)));
@@ -174,7 +175,7 @@ TEST_F(BufferPoolTest, AModuleStopsAllocatingAfterItsFirstCall) {
 
 TEST_F(BufferPoolTest, EachSignatureHasItsPlanAndOldOnesAreDropped) {
   auto gm = elementwise_module();
-  gm->set_reuse_buffers(true);
+  gm->set_buffer_reuse(GraphModule::BufferReuse::kAlways);
   for (int64_t rows = 1; rows <= 6; ++rows) {
     at::Tensor x = at::randn({rows, kBig});
     EXPECT_TRUE(at::equal(gm->forward({x}).toTensor(), expected(x)));
@@ -196,17 +197,36 @@ TEST_F(BufferPoolTest, EachSignatureHasItsPlanAndOldOnesAreDropped) {
 
 TEST_F(BufferPoolTest, TheFlagIsCopiedAndTurnedOff) {
   auto gm = elementwise_module();
-  gm->set_reuse_buffers(true);
+  gm->set_buffer_reuse(GraphModule::BufferReuse::kAlways);
   std::unique_ptr<GraphModule> loaded = gm->deepcopy();
-  EXPECT_TRUE(loaded->reuse_buffers());
+  EXPECT_EQ(loaded->buffer_reuse(), GraphModule::BufferReuse::kAlways);
   at::Tensor x = at::randn({2, kBig});
   EXPECT_TRUE(at::equal(loaded->forward({x}).toTensor(), expected(x)));
-  loaded->set_reuse_buffers(false);
-  EXPECT_FALSE(loaded->reuse_buffers());
+  loaded->set_buffer_reuse(GraphModule::BufferReuse::kNever);
   EXPECT_EQ(loaded->buffer_stats().fresh, 0);
-  // Off: nothing is pooled.
-  loaded->forward({x});
+  // Never: nothing is pooled, not even in inference mode.
+  {
+    c10::InferenceMode guard;
+    loaded->forward({x});
+  }
   EXPECT_EQ(loaded->buffer_stats().fresh, 0);
+}
+
+TEST_F(BufferPoolTest, ByDefaultOnlyInferenceModeCallsArePooled) {
+  auto gm = elementwise_module();
+  at::Tensor x = at::randn({2, kBig});
+  EXPECT_TRUE(at::equal(gm->forward({x}).toTensor(), expected(x)));
+  EXPECT_EQ(gm->buffer_stats().fresh, 0);  // autograd may keep intermediates: not pooled
+  {
+    c10::InferenceMode guard;  // the caller's inference mode
+    EXPECT_TRUE(at::equal(gm->forward({x}).toTensor(), expected(x)));
+  }
+  const int64_t fresh = gm->buffer_stats().fresh;
+  EXPECT_GT(fresh, 0);
+  gm->set_inference_mode(true);  // or the module's own
+  EXPECT_TRUE(at::equal(gm->forward({x}).toTensor(), expected(x)));
+  EXPECT_EQ(gm->buffer_stats().fresh, fresh);
+  EXPECT_GT(gm->buffer_stats().reused, 0);
 }
 
 }  // namespace

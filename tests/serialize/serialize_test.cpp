@@ -266,16 +266,18 @@ TEST(Serialize, ModelWithParametersGivesIdenticalOutputs) {
 }
 
 TEST(Serialize, RunModeFlagsRoundTrip) {
-  for (bool on : {false, true}) {
-    SCOPED_TRACE(on);
+  using Reuse = GraphModule::BufferReuse;
+  for (Reuse reuse : {Reuse::kInInferenceMode, Reuse::kAlways, Reuse::kNever}) {
+    const bool on = reuse == Reuse::kAlways;
+    SCOPED_TRACE(static_cast<int>(reuse));
     auto gm = make_model();
     gm->set_inference_mode(on);
-    gm->set_reuse_buffers(on);
+    gm->set_buffer_reuse(reuse);
     TempFile file;
     save(*gm, file.path());
     auto loaded = load(file.path());
     EXPECT_EQ(loaded->inference_mode(), on);
-    EXPECT_EQ(loaded->reuse_buffers(), on);
+    EXPECT_EQ(loaded->buffer_reuse(), reuse);
   }
 }
 
