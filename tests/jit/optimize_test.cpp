@@ -408,7 +408,11 @@ TEST_P(OptimizeZoo, MatchesTorchScriptWithinItsTolerance) {
         << ", max |want| = " << want.abs().max().item<double>();
   }
   EXPECT_EQ(opt->buffer_stats().fresh, fresh_after_first_pass);
-  EXPECT_GT(opt->buffer_stats().reused, 0);
+  // Only blocks of 1 MiB and more are pooled: at these small test shapes
+  // some models (resnet18 here) have none.
+  if (fresh_after_first_pass > 0) {
+    EXPECT_GT(opt->buffer_stats().reused, 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
