@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "jit/cpu_compiler.h"
+#include "tests/scoped_env.h"
 
 namespace fx::jit {
 namespace {
@@ -32,38 +33,7 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 
-// Sets and unsets environment variables; restores every one it touched.
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value)
-        setenv(name.c_str(), value->c_str(), 1);
-      else
-        unsetenv(name.c_str());
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-  void set(const std::string& name, const std::string& value) {
-    save(name);
-    setenv(name.c_str(), value.c_str(), 1);
-  }
-  void unset(const std::string& name) {
-    save(name);
-    unsetenv(name.c_str());
-  }
-
- private:
-  void save(const std::string& name) {
-    if (saved_.count(name)) return;
-    const char* v = std::getenv(name.c_str());
-    saved_[name] = v ? std::optional<std::string>(v) : std::nullopt;
-  }
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using testing_support::ScopedEnv;
 
 // A fresh 0700 directory under the temporary directory, removed with the
 // object (whatever was chowned or chmodded inside it).
