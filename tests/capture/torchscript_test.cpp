@@ -22,6 +22,7 @@
 #include "ir/error.h"
 #include "tests/expect_error.h"
 #include "tests/fx_doc_example.h"
+#include "tests/python_models.h"
 
 namespace fx {
 namespace {
@@ -30,45 +31,8 @@ using testing_support::expect_error;
 
 namespace fs = std::filesystem;
 
-// $FX_PYTHON, then the project's virtual environment (scripts/setup.sh).
-std::vector<std::string> python_candidates() {
-  std::vector<std::string> out;
-  if (const char* p = std::getenv("FX_PYTHON"); p && *p) out.push_back(p);
-  if (const char* venv = std::getenv("FX_VENV"); venv && *venv) {
-    out.push_back(std::string(venv) + "/bin/python");
-  } else {
-    const char* home = std::getenv("HOME");
-    out.push_back(std::string(home ? home : "") + "/.cache/fx/venv-torch2.11/bin/python");
-  }
-  return out;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// __FILE__ may be relative to the build directory (ccache's base dir), so
-// look beside the test binary too.
 std::string script_path() {
-  fs::path here = fs::path(__FILE__).parent_path();
-  std::vector<fs::path> candidates = {here};
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / here);
-  candidates.push_back(fs::current_path() / "tests" / "runtime");
-  for (const fs::path& dir : candidates) {
-    fs::path p = dir / "make_torchscript_models.py";
-    if (fs::exists(p, ec)) return fs::absolute(p).string();
-  }
-  return "";
-}
-
-int run(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  return rc == -1 ? -1 : WEXITSTATUS(rc);
+  return python_models::script_path(__FILE__, "make_torchscript_models.py");
 }
 
 class TorchScript : public ::testing::Test {
@@ -76,38 +40,10 @@ class TorchScript : public ::testing::Test {
   // Writes the models once for the whole suite, with the first Python that
   // has torch and torchvision (the script exits with 77 when one lacks them).
   static void SetUpTestSuite() {
-    std::string script = script_path();
-    if (script.empty()) {
-      error_ = "make_torchscript_models.py not found beside " + std::string(__FILE__);
-      return;
-    }
-    char tmpl[] = "/tmp/fx_torchscript_XXXXXX";
-    if (!::mkdtemp(tmpl)) {
-      error_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    std::string log = dir_ + "/make.log";
-    std::string tried;
-    for (const std::string& python : python_candidates()) {
-      if (::access(python.c_str(), X_OK) != 0) {
-        tried += "\n  " + python + ": not found";
-        continue;
-      }
-      int rc = run("'" + python + "' '" + script + "' '" + dir_ + "' >'" + log + "' 2>&1");
-      if (rc == 0) return;
-      if (rc != 77) {
-        error_ = "make_torchscript_models.py failed with " + python + ":\n" + read_file(log);
-        return;
-      }
-      std::string why = read_file(log);
-      while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
-      tried += "\n  " + python + ": " + why;
-    }
-    skip_ =
-        "no Python with torch and torchvision to write the models (set FX_PYTHON or run "
-        "scripts/setup.sh); tried:";
-    skip_ += tried;
+    python_models::Written w = python_models::write_models(__FILE__, "make_torchscript_models.py");
+    dir_ = w.dir;
+    skip_ = w.skip;
+    error_ = w.error;
   }
   static void TearDownTestSuite() {
     std::error_code ec;
@@ -214,7 +150,7 @@ TEST_F(TorchScript, FxDocumentationExampleScripted) {
     return linear)");
   const std::string* trace = find(gm->graph(), "add")->meta().get<std::string>("stack_trace");
   ASSERT_TRUE(trace);
-  std::istringstream script(read_file(script_path()));
+  std::istringstream script(python_models::read_file(script_path()));
   int line = 0;
   for (std::string text;
        std::getline(script, text) && text.find("self.linear(x + ") == std::string::npos;)
