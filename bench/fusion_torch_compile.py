@@ -17,7 +17,8 @@ usable, it says why and exits 0.
 
 With --reductions it times fusion_bench's reduction cases instead (softmax of
 x * 0.125 + mask, add + layer_norm, LLaMA's RMSNorm, the SE block's
-mean -> sigmoid -> mul; shapes as in BM_ReduceFused) and prints one row per case.
+mean -> sigmoid -> mul; shapes as in BM_ReduceFused) and prints one row per case;
+those are timed in inference mode, as BM_ReduceEager/BM_ReduceFused are.
 
 Usage: $HOME/.cache/fx/venv-torch2.11/bin/python bench/fusion_torch_compile.py
        [--ops 8] [--elems 16777216] [--min-time 0.2] [--device cuda] [--reductions]
@@ -145,8 +146,9 @@ def run_reductions(args, dev, sync):
             if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
                 print("%-40s compiled result differs from eager; skipped" % name)
                 continue
-            eager_ms = time_ms(lambda: fn(*xs), args.min_time, sync)
-            comp_ms = time_ms(lambda: comp(*xs), args.min_time, sync)
+            with torch.inference_mode():
+                eager_ms = time_ms(lambda: fn(*xs), args.min_time, sync)
+                comp_ms = time_ms(lambda: comp(*xs), args.min_time, sync)
         except Exception as ex:  # noqa: BLE001
             print("%-40s torch.compile failed: %s: %s" % (name, type(ex).__name__,
                                                           str(ex).strip()[:200]))

@@ -244,6 +244,7 @@ std::shared_ptr<CpuKernel> build(const std::string& source, const CpuCompilerOpt
 std::vector<std::string> default_cpu_flags() {
   return {"-O3",
           "-march=native",
+          "-mprefer-vector-width=512",
           "-fopenmp-simd",
           "-fno-math-errno",
           "-fwrapv",
