@@ -13,13 +13,7 @@ namespace fx {
 
 namespace {
 
-// Blocks below this go to the wrapped allocator even inside a scope. glibc
-// serves them from its heap once its mmap threshold has risen past them
-// (it rises up to 32 MiB as large blocks are freed), so pooling them gains
-// nothing and costs two locked look-ups per tensor: at batch 1, pooling from
-// 64 KiB up made efficientnet_b0 2-3% slower than not pooling at all, from
-// 1 MiB up it is level, while at batch 16 both make it 1.5x faster.
-constexpr size_t kMinPooled = size_t{1} << 20;
+std::atomic<size_t> g_min_pooled{BufferPool::kMinBlockBytes};
 constexpr size_t kHugePage = size_t{2} << 20;
 
 size_t rounded(size_t n) { return (n + 4095) & ~size_t{4095}; }
@@ -84,7 +78,7 @@ class PoolingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) override {
     BufferPool* pool = t_active;
-    if (!pool || n < kMinPooled) return wrapped()->allocate(n);
+    if (!pool || n < g_min_pooled.load(std::memory_order_relaxed)) return wrapped()->allocate(n);
     const size_t bytes = rounded(n);
     void* p = pool->take(bytes);
     if (!p) return wrapped()->allocate(n);  // out of memory: the wrapped one reports it
@@ -104,6 +98,12 @@ class PoolingAllocator final : public c10::Allocator {
 };
 
 }  // namespace
+
+size_t BufferPool::min_block_bytes() { return g_min_pooled.load(std::memory_order_relaxed); }
+
+void BufferPool::set_min_block_bytes(size_t bytes) {
+  g_min_pooled.store(bytes, std::memory_order_relaxed);
+}
 
 std::shared_ptr<BufferPool> BufferPool::create() {
   return std::shared_ptr<BufferPool>(new BufferPool());

@@ -17,7 +17,8 @@
 namespace fx {
 namespace {
 
-constexpr int64_t kBig = 1 << 19;  // floats: 2 MiB, above the pooled minimum (1 MiB)
+// Floats in a tensor just above the pooled minimum (8 MiB).
+constexpr int64_t kBig = BufferPool::kMinBlockBytes / sizeof(float) + 1024;
 
 class BufferPoolTest : public ::testing::Test {
  protected:
@@ -49,10 +50,12 @@ TEST_F(BufferPoolTest, AFreedBlockIsHandedOutAgainInsideAScope) {
 }
 
 TEST_F(BufferPoolTest, OutsideAScopeAndForSmallTensorsNothingIsPooled) {
+  constexpr int64_t kMinFloats = BufferPool::kMinBlockBytes / sizeof(float);
   auto pool = BufferPool::create();
   {
     BufferPool::Scope scope(pool);
     at::Tensor small = at::empty({16});
+    at::Tensor just_below = at::empty({kMinFloats - 1});
     EXPECT_EQ(pool->stats().fresh, 0);
   }
   EXPECT_EQ(BufferPool::active(), nullptr);
@@ -67,6 +70,28 @@ TEST_F(BufferPoolTest, OutsideAScopeAndForSmallTensorsNothingIsPooled) {
   }
   EXPECT_EQ(BufferPool::active(), pool.get());
   EXPECT_EQ(pool->stats().fresh, 0);
+  // The minimum itself is pooled.
+  at::Tensor at_minimum = at::empty({kMinFloats});
+  EXPECT_EQ(pool->stats().fresh, 1);
+}
+
+TEST_F(BufferPoolTest, TheMinimumCanBeChanged) {
+  const size_t was = BufferPool::min_block_bytes();
+  EXPECT_EQ(was, BufferPool::kMinBlockBytes);
+  auto pool = BufferPool::create();
+  BufferPool::set_min_block_bytes(size_t{64} << 10);
+  {
+    BufferPool::Scope scope(pool);
+    at::Tensor t = at::empty({32 << 10});  // 128 KiB
+  }
+  BufferPool::set_min_block_bytes(was);
+  EXPECT_EQ(pool->stats().fresh, 1);
+  {
+    BufferPool::Scope scope(pool);
+    at::Tensor t = at::empty({32 << 10});
+  }
+  EXPECT_EQ(pool->stats().fresh, 1);
+  EXPECT_EQ(pool->stats().reused, 0);
 }
 
 TEST_F(BufferPoolTest, TensorsOutliveTheirPool) {
@@ -119,7 +144,7 @@ TEST_F(BufferPoolTest, RawAllocationsWorkInAndOutOfScopes) {
 
 TEST_F(BufferPoolTest, ThreadsShareOnePool) {
   auto pool = BufferPool::create();
-  constexpr int kThreads = 4, kRounds = 200;
+  constexpr int kThreads = 4, kRounds = 50;
   std::vector<std::thread> threads;
   std::vector<double> sums(kThreads);
   for (int t = 0; t < kThreads; ++t)
