@@ -47,7 +47,10 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
     run_pass("fold_constants", fold_constants, *out, log);
   if (options.onednn) {
     propagate(*out, example_inputs);
-    if (run_pass("onednn_epilogues", onednn_epilogues, *out, log)) {
+    OnednnEpilogueOptions onednn_options;
+    onednn_options.mkl_linear = options.mkl_linear;
+    auto epilogues = [&](GraphModule& m, PassLog* l) { return onednn_epilogues(m, l, onednn_options); };
+    if (run_pass("onednn_epilogues", epilogues, *out, log)) {
       propagate(*out, example_inputs);
       run_pass("remove_inference_noops", remove_inference_noops, *out, log);
     }

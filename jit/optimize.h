@@ -41,6 +41,9 @@ namespace fx::jit {
 struct OptimizeOptions {
   bool fold_batch_norm = true;
   bool onednn = true;   // oneDNN convolution / linear epilogues (CPU float32)
+  // With onednn: linears without an activation to fold run as MKL packed
+  // GEMMs (faster, about 3.5x the weight's memory; OnednnEpilogueOptions).
+  bool mkl_linear = true;
   bool fuse = true;     // JIT kernels for the remaining elementwise groups
   // The result keeps its CPU buffers between calls (GraphModule::BufferReuse
   // kAlways; false: kNever).

@@ -210,7 +210,7 @@ bool rewrite_conv(GraphModule& gm, Node* n, bool* reordered) {
   return true;
 }
 
-bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered) {
+bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered, bool allow_mkl) {
   if (n->op() != Op::CallFunction || passes::op_base_name(n->target()) != "aten::linear")
     return false;
   std::optional<SchemaArgs> a = SchemaArgs::of(*n);
@@ -224,10 +224,19 @@ bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered) {
     return false;
   Graph& g = gm.graph();
   Epilogue e = read_epilogue(*n, /*unary_after_add=*/false);
+  // Without an activation to fold, MKL's packed GEMM is the faster kernel (a
+  // residual add stays a node of its own, which fuse joins to what follows).
+  const bool mkl = allow_mkl && at::hasMKL() && e.unary.attr == "none";
+  if (mkl) e = Epilogue{};
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < x->tensor_meta()->shape.size(); ++i) rows *= x->tensor_meta()->shape[i];
   replace_chain(g, n, e, reordered, [&] {
     Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight", w->contiguous());
     Argument bn;
     if (b && b->defined()) bn = passes::add_constant(gm, "_onednn_" + n->name() + "_bias", *b);
+    // The weight twice: the second stays dense (MKL's fallback for other row
+    // counts); pack_onednn_weights packs the first.
+    if (mkl) return g.call_function("mkl::_mkl_linear", {x, wn, wn, bn, rows});
     if (e.residual)
       return g.call_function("mkldnn::_linear_pointwise.binary", {x, e.residual, wn, bn, "add"});
     return g.call_function("mkldnn::_linear_pointwise",
@@ -256,7 +265,7 @@ void keep_output_layout(Graph& g) {
 
 }  // namespace
 
-bool onednn_epilogues(GraphModule& gm, PassLog* log) {
+bool onednn_epilogues(GraphModule& gm, PassLog* log, const OnednnEpilogueOptions& options) {
   if (!at::hasMKLDNN()) {
     note(log, "kept everything: this LibTorch has no oneDNN");
     return false;
@@ -272,12 +281,19 @@ bool onednn_epilogues(GraphModule& gm, PassLog* log) {
   for (Node* n : gm.graph().nodes()) {
     if (rewrite_conv(gm, n, &reordered))
       ++convs;
-    else if (rewrite_linear(gm, n, &reordered))
+    else if (rewrite_linear(gm, n, &reordered, options.mkl_linear))
       ++linears;
   }
   if (reordered) legalize(gm.graph());
   if (convs) note(log, "rewrote " + std::to_string(convs) + " convolutions as oneDNN primitives");
-  if (linears) note(log, "rewrote " + std::to_string(linears) + " linear layers as oneDNN primitives");
+  if (linears) {
+    int mkl = 0;
+    for (const Node* n : gm.graph().nodes())
+      mkl += n->op() == Op::CallFunction && n->target() == "mkl::_mkl_linear";
+    note(log, "rewrote " + std::to_string(linears) + " linear layers: " +
+                  std::to_string(linears - mkl) + " as oneDNN primitives (with their epilogue), " +
+                  std::to_string(mkl) + " as MKL packed GEMMs (nothing to fold)");
+  }
   if (convs) keep_output_layout(gm.graph());
   if (convs || linears) gm.graph().eliminate_dead_code();
   return convs || linears;

@@ -4,8 +4,13 @@
 // and Inductor's freezing do on CPU). A 2-D convolution with constant weights
 // becomes mkldnn::_convolution_pointwise (or its .binary form when an add of a
 // same-shaped tensor follows, then optionally an activation); aten::linear
-// with a constant 2-D weight becomes mkldnn::_linear_pointwise (or .binary for
-// a following add). Activations taken in: relu, sigmoid, tanh, hardswish,
+// with a constant 2-D weight and a following activation becomes
+// mkldnn::_linear_pointwise; one without becomes mkl::_mkl_linear where
+// LibTorch has MKL (its packed sgemm was 4-9% faster than oneDNN's and ATen's
+// at BERT's shapes on the AVX-512 dev machine, as Inductor's freezing also
+// chooses), with a following residual add left as its own node for fuse to
+// join to what follows (BERT's and the MLP block's layer_norm), else
+// mkldnn::_linear_pointwise (.binary for a following add). Activations taken in: relu, sigmoid, tanh, hardswish,
 // silu, hardsigmoid, gelu (both approximations), hardtanh, relu6, clamp with
 // numeric bounds, leaky_relu. Each folded node must be the only user of the
 // one before it, shape readers aside: the rank and size checks of scripted
@@ -38,6 +43,15 @@ namespace fx {
 // Execute: onednn_epilogues(gm)
 // Result:  %contiguous = call_function[target=aten::contiguous](args = (%x,), kwargs = {memory_format: torch.channels_last})
 //          %conv_relu = call_function[target=mkldnn::_convolution_pointwise](args = (%contiguous, %w, %b, [1, 1], [1, 1], [1, 1], 1, relu, [], None))
-bool onednn_epilogues(GraphModule& gm, PassLog* log = nullptr);
+struct OnednnEpilogueOptions {
+  // Linears without an activation to fold run as MKL packed GEMMs (where
+  // LibTorch has MKL). Memory: MKL's packed weight takes about 2.5x the dense
+  // one plus ~8 MB, and the dense weight is kept beside it (for other row
+  // counts); false keeps every linear on oneDNN (one packed copy).
+  bool mkl_linear = true;
+};
+
+bool onednn_epilogues(GraphModule& gm, PassLog* log = nullptr,
+                      const OnednnEpilogueOptions& options = {});
 
 }  // namespace fx

@@ -6,7 +6,14 @@
 // Without it oneDNN reorders a dense weight on every call, which costs more
 // than the convolution itself for large layers.
 //
-// Packed weights are opaque mkldnn tensors; fx::save writes them dense, so a
+// MKL's linear (mkl::_mkl_linear, as onednn_epilogues makes it for a linear
+// without an activation) gets its first weight argument packed by
+// mkl::_mkl_reorder_linear_weight for the row count the node records; its
+// second stays dense for other row counts.
+//
+// Packed weights are opaque mkldnn tensors; fx::save writes oneDNN's dense
+// and MKL's empty (their layout is MKL's own; the operator then runs its
+// dense weight), so a
 // loaded module runs correctly but unpacked until this pass (or
 // fx::jit::optimize_for_inference, which ends with it) runs on it again.
 // Weights that are already packed, are not constants, or whose input has no

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -74,9 +75,22 @@ class Writer {
     Json nodes = Json::array();
     for (const Node* n : gm.graph().nodes()) nodes.push_back(node(*n));
     j["graph"] = Json{{"nodes", std::move(nodes)}};
+    // MKL's packed linear weights are MKL's private layout (to_dense gives
+    // its bytes, not a weight) and depend on the machine: they are saved as
+    // empty tensors, which mkl::_mkl_linear takes as "not packed" and answers
+    // with its dense weight until pack_onednn_weights packs it again.
+    std::set<std::string> mkl_packed;
+    for (const Node* n : gm.graph().nodes())
+      if (n->op() == Op::CallFunction && n->target() == "mkl::_mkl_linear" &&
+          n->args().size() > 1 && n->args()[1].is_node() &&
+          n->args()[1].to_node()->op() == Op::GetAttr)
+        mkl_packed.insert(n->args()[1].to_node()->target());
     Json values = Json::object();
-    for (const auto& [name, value] : gm.attributes().values)
-      values[name] = ivalue(value, "attribute " + in_quotes(join(qualname, name)));
+    for (const auto& [name, value] : gm.attributes().values) {
+      const bool packed = mkl_packed.count(name) && value.isTensor() && value.toTensor().is_mkldnn();
+      values[name] = ivalue(packed ? c10::IValue(at::empty({0}, at::kFloat)) : value,
+                            "attribute " + in_quotes(join(qualname, name)));
+    }
     j["values"] = std::move(values);
     Json modules = Json::object();
     for (const auto& [name, m] : gm.attributes().modules) {

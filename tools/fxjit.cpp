@@ -51,7 +51,7 @@ run and bench work in inference mode; --grad runs them with autograd on.
                             fuse elementwise groups into compiled kernels; say what was
                             fused, and why other elementwise nodes were not; -o saves
                             the fused model
-  optimize MODEL [--input ...] [--no-onednn] [--no-fuse] [-o FILE]
+  optimize MODEL [--input ...] [--no-onednn] [--no-mkl] [--no-fuse] [-o FILE]
                             the whole-model inference pipeline (inline, fold batch
                             norms and constants, oneDNN epilogues, fusion); say what
                             each pass did; -o saves the result
@@ -346,6 +346,7 @@ int cmd_optimize(const Options& o) {
   apply_device(device, m, inputs);
   fx::jit::OptimizeOptions options;
   options.onednn = !o.has("--no-onednn");
+  options.mkl_linear = !o.has("--no-mkl");
   options.fuse = !o.has("--no-fuse");
   fx::PassLog log;
   auto start = std::chrono::steady_clock::now();
@@ -617,10 +618,10 @@ const std::map<std::string, std::string>& command_help() {
        "fxjit\nrun, graph and bench read back\n"},
       {"optimize",
        "usage: fxjit optimize MODEL [--input SHAPE[:DTYPE]]... [--device D] [--no-onednn] "
-       "[--no-fuse] [-o FILE]\n\nruns fx::jit::optimize_for_inference on MODEL with the given "
+       "[--no-mkl] [--no-fuse] [-o FILE]\n\nruns fx::jit::optimize_for_inference on MODEL with the given "
        "(or default) inputs:\ninlines submodules, removes inference no-ops, folds constants and "
        "batch norms, runs\nconvolutions and linear layers as oneDNN primitives with their "
-       "activations and residual\nadds, and fuses what is left; prints what each pass did, the "
+       "activations and residual\nadds (linears with nothing to fold as MKL packed GEMMs unless --no-mkl), and fuses what is left; prints what each pass did, the "
        "resulting graph and the\nlargest difference from the original; -o FILE saves the result\n"},
       {"save",
        "usage: fxjit save MODEL -o FILE\n\nwrites MODEL as an fx GraphModule file (fx::save), "
@@ -657,7 +658,7 @@ int dispatch(const std::string& cmd, int argc, char** argv) {
   if (cmd == "optimize")
     return cmd_optimize(parse_options(argc, argv, 2,
                                       {"--input", "--inputs-from", "--seed", "--device", "-o"},
-                                      {"--no-onednn", "--no-fuse"}));
+                                      {"--no-onednn", "--no-mkl", "--no-fuse"}));
   if (cmd == "bench")
     return cmd_bench(
         parse_options(argc, argv, 2,

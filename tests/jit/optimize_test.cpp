@@ -435,9 +435,13 @@ TEST_F(OptimizeTorchScript, MiniResNet) { check("mini_resnet_script"); }
 TEST_F(OptimizeTorchScript, MobileNetV3Small) { check("mobilenet_v3_small_script"); }
 
 // The BERT-style layer: its scaled, masked softmax becomes a row kernel
-// (jit/reductions.h); the residual adds go into oneDNN's linear layers, so
-// the layer norms stay ATen's, and without oneDNN each add + layer_norm is a
-// row kernel too. Both match TorchScript on other batch and sequence lengths.
+// (jit/reductions.h). Where LibTorch has MKL, the linears without an
+// activation run as MKL packed GEMMs and each residual add + layer_norm is a
+// row kernel; with oneDNN and no MKL the adds go into oneDNN's linears and
+// the layer norms stay ATen's; without oneDNN each add + layer_norm is a row
+// kernel too. All match TorchScript on other batch and sequence lengths, and
+// saved and loaded (MKL's packed weights are saved empty and packed again
+// by optimizing the loaded module).
 TEST_F(OptimizeTorchScript, BertLayerRowKernels) {
   torch::jit::Module ts = torch::jit::load(dir_ + "/bert_layer_script.pt");
   ts.eval();
@@ -458,8 +462,13 @@ TEST_F(OptimizeTorchScript, BertLayerRowKernels) {
     for (const auto& k : rows)
       for (const auto& r : k->spec().reductions) reductions.insert(r.substr(0, r.find('_')));
     EXPECT_EQ(reductions.count("softmax"), 1u) << opt->graph().str();
-    if (!onednn || !at::hasMKLDNN()) {
+    if (!onednn || !at::hasMKLDNN() || at::hasMKL()) {
       EXPECT_EQ(reductions.count("layer"), 2u) << opt->graph().str();
+    }
+    const size_t mkl_linears = opt->graph().find_nodes(Op::CallFunction, "mkl::_mkl_linear").size();
+    if (onednn && at::hasMKLDNN() && at::hasMKL()) {
+      // in-projection, out-projection, second FFN linear (the first has its GELU)
+      EXPECT_EQ(mkl_linears, 3u) << opt->graph().str();
     }
     torch::NoGradGuard no_grad;
     for (auto [b, s] : {std::pair<int64_t, int64_t>{2, 16}, {3, 16}, {1, 7}}) {
@@ -470,6 +479,29 @@ TEST_F(OptimizeTorchScript, BertLayerRowKernels) {
     for (const auto& k : rows) {
       EXPECT_EQ(k->kernel_calls(), 3) << k->spec().name << " ran eagerly";
       EXPECT_FALSE(k->fell_back()) << k->fallback_reason();
+    }
+    if (mkl_linears == 0) continue;
+    register_serialization();
+    saved_files::TempFile file("fx_optimize_bert_");
+    save(*opt, file.path());
+    std::unique_ptr<GraphModule> loaded = load(file.path());
+    size_t empty = 0;
+    for (const Node* n : loaded->graph().find_nodes(Op::CallFunction, "mkl::_mkl_linear")) {
+      const at::Tensor& w = loaded->get_attr(n->args()[1].to_node()->target())->toTensor();
+      EXPECT_FALSE(w.is_mkldnn());
+      empty += w.numel() == 0;
+    }
+    EXPECT_EQ(empty, mkl_linears) << "MKL's packed weights are saved empty";
+    std::unique_ptr<GraphModule> again = optimize_for_inference(*loaded, {x, mask});
+    size_t packed = 0;
+    for (const Node* n : again->graph().find_nodes(Op::CallFunction, "mkl::_mkl_linear"))
+      packed += again->get_attr(n->args()[1].to_node()->target())->toTensor().is_mkldnn();
+    EXPECT_EQ(packed, mkl_linears) << again->graph().str();
+    for (auto [b, s] : {std::pair<int64_t, int64_t>{2, 16}, {1, 7}}) {
+      at::Tensor xi = at::randn({b, s, 64}), mi = at::randn({b, 1, 1, s});
+      at::Tensor want = ts.forward({xi, mi}).toTensor();
+      EXPECT_TRUE(close(loaded->forward({xi, mi}).toTensor(), want)) << "loaded, " << xi.sizes();
+      EXPECT_TRUE(close(again->forward({xi, mi}).toTensor(), want)) << "re-optimized, " << xi.sizes();
     }
   }
 }

@@ -33,6 +33,7 @@ constexpr const char* kConvPointwise = "mkldnn::_convolution_pointwise";
 constexpr const char* kConvBinary = "mkldnn::_convolution_pointwise.binary";
 constexpr const char* kLinearPointwise = "mkldnn::_linear_pointwise";
 constexpr const char* kLinearBinary = "mkldnn::_linear_pointwise.binary";
+constexpr const char* kMklLinear = "mkl::_mkl_linear";
 constexpr double kTol = 1e-4;
 
 class OnednnEpilogues : public ::testing::Test {
@@ -423,23 +424,29 @@ TEST_F(OnednnEpilogues, LinearTakesAnActivationOrAResidualAdd) {
     size_t ops_left;  // call_functions other than the primitive
     bool bias;
   };
+  // Without an activation to fold, MKL's packed GEMM runs the linear where
+  // LibTorch has MKL, and a residual add stays a node.
+  const bool mkl = at::hasMKL();
   const std::vector<Case> cases = {
       {"relu", [](Graph& g, Node* l, Node*) { return g.call_function("aten::relu", {l}); },
        kLinearPointwise, 0, true},
       {"gelu, no bias", [](Graph& g, Node* l, Node*) { return g.call_function("aten::gelu", {l}); },
        kLinearPointwise, 0, false},
-      {"plain", [](Graph&, Node* l, Node*) { return l; }, kLinearPointwise, 0, true},
+      {"plain", [](Graph&, Node* l, Node*) { return l; }, mkl ? kMklLinear : kLinearPointwise, 0,
+       true},
+      {"plain, no bias", [](Graph&, Node* l, Node*) { return l; },
+       mkl ? kMklLinear : kLinearPointwise, 0, false},
       {"add",
        [](Graph& g, Node* l, Node* y) {
          return g.call_function("aten::add.Tensor", {l, y});
        },
-       kLinearBinary, 0, true},
+       mkl ? kMklLinear : kLinearBinary, mkl ? 1u : 0u, true},
       // An activation after the residual add is not folded for linears.
       {"add, relu",
        [](Graph& g, Node* l, Node* y) {
          return g.call_function("aten::relu", {g.call_function("aten::add.Tensor", {y, l})});
        },
-       kLinearBinary, 1, true},
+       mkl ? kMklLinear : kLinearBinary, mkl ? 2u : 1u, true},
   };
   for (const Case& c : cases)
     for (bool three_d : {false, true}) {
@@ -460,13 +467,40 @@ TEST_F(OnednnEpilogues, LinearTakesAnActivationOrAResidualAdd) {
       EXPECT_EQ(count(g, c.prim), 1u) << g.str();
       EXPECT_EQ(count(g, "aten::linear"), 0u);
       EXPECT_EQ(count_op(g, Op::CallFunction), 1u + c.ops_left) << g.str();
-      EXPECT_EQ(log.str(), "  rewrote 1 linear layers as oneDNN primitives\n");
+      const bool by_mkl = std::string(c.prim) == kMklLinear;
+      EXPECT_EQ(log.str(), std::string("  rewrote 1 linear layers: ") +
+                               (by_mkl ? "0 as oneDNN primitives (with their epilogue), 1 as MKL "
+                                         "packed GEMMs (nothing to fold)\n"
+                                       : "1 as oneDNN primitives (with their epilogue), 0 as MKL "
+                                         "packed GEMMs (nothing to fold)\n"));
+      if (by_mkl) {
+        // Both weight arguments are the dense weight until pack_onednn_weights.
+        Node* lin = g.find_nodes(Op::CallFunction, kMklLinear).at(0);
+        EXPECT_EQ(lin->args()[1].to_node(), lin->args()[2].to_node());
+        EXPECT_EQ(lin->args()[4].to_int(), three_d ? 12 : 4) << "rows of the example input";
+      }
       gm->recompile();
       for (int64_t batch : {4, 1, 7}) {
         std::vector<c10::IValue> in = inputs(batch);
         EXPECT_TRUE(close(run1(*gm, in), run1(*reference, in), kTol, kTol)) << "batch " << batch;
       }
     }
+}
+
+TEST_F(OnednnEpilogues, WithoutMklLinearsStayOnOnednn) {
+  auto gm = linear_module([](Graph& g, Node* l, Node* y) {
+    return g.call_function("aten::add.Tensor", {l, y});
+  });
+  auto reference = reference_copy(*gm);
+  shape_prop(*gm, {at::randn({4, 8}), at::randn({4, 16})});
+  OnednnEpilogueOptions options;
+  options.mkl_linear = false;
+  ASSERT_TRUE(onednn_epilogues(*gm, nullptr, options));
+  EXPECT_EQ(count(gm->graph(), kMklLinear), 0u) << gm->graph().str();
+  EXPECT_EQ(count(gm->graph(), kLinearBinary), 1u) << gm->graph().str();
+  gm->recompile();
+  std::vector<c10::IValue> in = {at::randn({5, 8}), at::randn({5, 16})};
+  EXPECT_TRUE(close(run1(*gm, in), run1(*reference, in), kTol, kTol));
 }
 
 TEST_F(OnednnEpilogues, LinearWithBroadcastingAddIsNotBinary) {
@@ -477,7 +511,7 @@ TEST_F(OnednnEpilogues, LinearWithBroadcastingAddIsNotBinary) {
   shape_prop(*gm, {at::randn({4, 8}), at::randn({16})});
   ASSERT_TRUE(onednn_epilogues(*gm));
   EXPECT_EQ(count(gm->graph(), kLinearBinary), 0u) << gm->graph().str();
-  EXPECT_EQ(count(gm->graph(), kLinearPointwise), 1u);
+  EXPECT_EQ(count(gm->graph(), at::hasMKL() ? kMklLinear : kLinearPointwise), 1u);
   EXPECT_EQ(count(gm->graph(), "aten::add.Tensor"), 1u);
   gm->recompile();
   std::vector<c10::IValue> in = {at::randn({5, 8}), at::randn({16})};
