@@ -8,6 +8,7 @@
 #include "passes/functionalize.h"
 #include "passes/inline_modules.h"
 #include "passes/onednn_epilogues.h"
+#include "passes/onednn_inplace_residuals.h"
 #include "passes/pack_onednn_weights.h"
 #include "passes/remove_inference_noops.h"
 #include "runtime/shape_prop.h"
@@ -56,6 +57,7 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
     }
     // Also packs the weights of a module optimized, saved and loaded again.
     run_pass("pack_onednn_weights", pack_onednn_weights, *out, log);
+    run_pass("onednn_inplace_residuals", onednn_inplace_residuals, *out, log);
   }
   out->graph().eliminate_dead_code();
   propagate(*out, example_inputs);

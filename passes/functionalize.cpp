@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "ir/graph.h"
+#include "passes/aliasing.h"
 #include "passes/schema_args.h"
 #include "runtime/operator.h"
 
@@ -26,29 +27,18 @@ std::string functional_name(const std::string& target) {
   return out;
 }
 
-// Whether target's schema exists and returns a fresh tensor (no alias
-// annotation on any result).
-bool returns_fresh(const std::string& target) {
+// Whether the two operators' schemas take the same arguments (names and
+// types, in order).
+bool same_arguments(const std::string& a, const std::string& b) {
   try {
-    const c10::FunctionSchema& s = find_operator(target).schema();
-    if (s.returns().empty()) return false;
-    for (const c10::Argument& r : s.returns())
-      if (r.alias_info()) return false;
+    const auto& x = find_operator(a).schema().arguments();
+    const auto& y = find_operator(b).schema().arguments();
+    if (x.size() != y.size()) return false;
+    for (size_t i = 0; i < x.size(); ++i)
+      if (x[i].name() != y[i].name() || x[i].type()->str() != y[i].type()->str()) return false;
     return true;
   } catch (const std::exception&) {
     return false;
-  }
-}
-
-// Whether a node may return an alias of one of its inputs (views, in-place
-// ops, anything we cannot see into).
-bool may_alias_input(const Node& n) {
-  switch (n.op()) {
-    case Op::CallFunction:
-      if (n.target() == "getitem") return true;
-      return n.target().find("::") == std::string::npos || !returns_fresh(n.target());
-    case Op::Output: return false;
-    default: return true;
   }
 }
 
@@ -70,8 +60,15 @@ bool functionalize(GraphModule& gm, PassLog* log) {
         functional = t.substr(0, t.size() - 1);
     }
     if (functional.empty()) continue;
-    if (n->op() == Op::CallFunction && !returns_fresh(functional)) {
+    if (n->op() == Op::CallFunction && !passes::returns_fresh(functional)) {
       note(log, "kept " + n->name() + " (" + n->target() + "): no functional " + functional);
+      continue;
+    }
+    if (n->op() == Op::CallFunction && !same_arguments(n->target(), functional)) {
+      // mkldnn::_convolution_pointwise_.binary takes the tensor it writes
+      // first, its functional form takes it second.
+      note(log, "kept " + n->name() + " (" + n->target() + "): " + functional +
+                    " takes other arguments");
       continue;
     }
     if (n->args().empty() || !n->args()[0].is_node()) continue;
@@ -81,25 +78,13 @@ bool functionalize(GraphModule& gm, PassLog* log) {
                     (x->op() == Op::Placeholder ? "input '" : "constant '") + x->name() + "'");
       continue;
     }
-    if (x->op() != Op::CallFunction || !returns_fresh(x->target())) {
+    if (x->op() != Op::CallFunction || !passes::returns_fresh(x->target())) {
       note(log, "kept " + n->name() + " (" + n->target() + "): '" + x->name() +
                     "' may be a view or alias of another value");
       continue;
     }
     // x and every alias made from it (transitively) must be dead after n.
-    std::vector<const Node*> aliases = {x};
-    std::unordered_set<const Node*> seen = {x};
-    const Node* late_reader = nullptr;
-    for (size_t k = 0; k < aliases.size() && !late_reader; ++k) {
-      for (const Node* u : aliases[k]->users()) {
-        if (u == n) continue;
-        if (position.at(u) > position.at(n)) {
-          late_reader = u;
-          break;
-        }
-        if (may_alias_input(*u) && seen.insert(u).second) aliases.push_back(u);
-      }
-    }
+    const Node* late_reader = passes::read_after(*x, *n, position);
     if (late_reader) {
       note(log, "kept " + n->name() + " (" + n->target() + "): '" + late_reader->name() +
                     "' reads '" + x->name() + "' after it is written");

@@ -7,7 +7,8 @@
 //      is fresh (no alias annotation): never a placeholder (the caller's
 //      tensor), a get_attr (a constant shared by every call) or a view;
 //   2. no node after y reads x, or reads any view or alias made from x;
-//   3. the functional operator exists with the same arguments.
+//   3. the functional operator exists and its schema takes the same arguments
+//      (names and types, in order).
 // Otherwise the node keeps its in-place form and the log says which rule kept
 // it. Nodes are visited in order, so a chain of in-place ops on one fresh
 // value becomes functional link by link. Returns whether the graph changed;

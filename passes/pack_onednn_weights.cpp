@@ -47,7 +47,8 @@ at::Tensor packed_weight(const GraphModule& gm, const Node& n, Node** weight_nod
                          std::string* why) {
   std::string base = passes::op_base_name(n.target());
   if (base == "mkl::_mkl_linear") return packed_mkl_weight(gm, n, weight_node, why);
-  bool conv = base == "mkldnn::_convolution_pointwise";
+  // (the trailing _: onednn_inplace_residuals' in-place form, same arguments)
+  bool conv = base == "mkldnn::_convolution_pointwise" || base == "mkldnn::_convolution_pointwise_";
   if (!conv && base != "mkldnn::_linear_pointwise") return {};
   std::optional<SchemaArgs> a = SchemaArgs::of(n);
   if (!a || !(*a)["X"].is_node() || !(*a)["W"].is_node()) return {};
