@@ -50,7 +50,9 @@ std::unique_ptr<GraphModule> optimize_for_inference(const GraphModule& gm,
     propagate(*out, example_inputs);
     OnednnEpilogueOptions onednn_options;
     onednn_options.mkl_linear = options.mkl_linear;
-    auto epilogues = [&](GraphModule& m, PassLog* l) { return onednn_epilogues(m, l, onednn_options); };
+    auto epilogues = [&](GraphModule& m, PassLog* l) {
+      return onednn_epilogues(m, l, onednn_options);
+    };
     if (run_pass("onednn_epilogues", epilogues, *out, log)) {
       propagate(*out, example_inputs);
       run_pass("remove_inference_noops", remove_inference_noops, *out, log);

@@ -30,26 +30,27 @@ bool may_alias_input(const Node& n) {
   }
 }
 
-std::unordered_set<const Node*> aliases_of(const Node& x) {
-  std::vector<const Node*> todo = {&x};
+std::unordered_map<const Node*, size_t> node_positions(const Graph& g) {
+  std::unordered_map<const Node*, size_t> position;
+  size_t i = 0;
+  for (const Node* n : g.nodes()) position[n] = i++;
+  return position;
+}
+
+std::vector<const Node*> aliases_of(const Node& x, const Node* skip) {
+  std::vector<const Node*> aliases = {&x};
   std::unordered_set<const Node*> seen = {&x};
-  for (size_t k = 0; k < todo.size(); ++k)
-    for (const Node* u : todo[k]->users())
-      if (may_alias_input(*u) && seen.insert(u).second) todo.push_back(u);
-  return seen;
+  for (size_t k = 0; k < aliases.size(); ++k)
+    for (const Node* u : aliases[k]->users())
+      if (u != skip && may_alias_input(*u) && seen.insert(u).second) aliases.push_back(u);
+  return aliases;
 }
 
 const Node* read_after(const Node& x, const Node& at,
                        const std::unordered_map<const Node*, size_t>& position) {
-  std::vector<const Node*> aliases = {&x};
-  std::unordered_set<const Node*> seen = {&x};
-  for (size_t k = 0; k < aliases.size(); ++k) {
-    for (const Node* u : aliases[k]->users()) {
-      if (u == &at) continue;
-      if (position.at(u) > position.at(&at)) return u;
-      if (may_alias_input(*u) && seen.insert(u).second) aliases.push_back(u);
-    }
-  }
+  for (const Node* a : aliases_of(x, &at))
+    for (const Node* u : a->users())
+      if (u != &at && position.at(u) > position.at(&at)) return u;
   return nullptr;
 }
 

@@ -4,8 +4,9 @@
 
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
+#include "ir/graph.h"
 #include "ir/node.h"
 
 namespace fx::passes {
@@ -18,9 +19,13 @@ bool returns_fresh(const std::string& target);
 // ops, anything we cannot see into).
 bool may_alias_input(const Node& n);
 
+// Each node's index in g's node order.
+std::unordered_map<const Node*, size_t> node_positions(const Graph& g);
+
 // x and every node that may alias it: its users that may return an alias of
-// an input, and theirs, transitively.
-std::unordered_set<const Node*> aliases_of(const Node& x);
+// an input, and theirs, transitively (breadth first, x first). `skip` is
+// never entered.
+std::vector<const Node*> aliases_of(const Node& x, const Node* skip = nullptr);
 
 // The first node after `at` (by `position`) that reads x or any alias made
 // from x (transitively through nodes that may alias their inputs), `at`

@@ -3,7 +3,6 @@
 
 #include <map>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "ir/graph.h"
 #include "passes/aliasing.h"
@@ -46,9 +45,7 @@ bool same_arguments(const std::string& a, const std::string& b) {
 
 bool functionalize(GraphModule& gm, PassLog* log) {
   Graph& g = gm.graph();
-  std::unordered_map<const Node*, size_t> position;
-  size_t i = 0;
-  for (const Node* n : g.nodes()) position[n] = i++;
+  const std::unordered_map<const Node*, size_t> position = passes::node_positions(g);
   std::map<std::string, int> made;
   for (Node* n : g.nodes()) {
     std::string functional;

@@ -210,7 +210,8 @@ bool rewrite_conv(GraphModule& gm, Node* n, bool* reordered) {
   return true;
 }
 
-bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered, bool allow_mkl) {
+// *mkl_made says whether the linear became mkl::_mkl_linear.
+bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered, bool allow_mkl, bool* mkl_made) {
   if (n->op() != Op::CallFunction || passes::op_base_name(n->target()) != "aten::linear")
     return false;
   std::optional<SchemaArgs> a = SchemaArgs::of(*n);
@@ -228,8 +229,10 @@ bool rewrite_linear(GraphModule& gm, Node* n, bool* reordered, bool allow_mkl) {
   // residual add stays a node of its own, which fuse joins to what follows).
   const bool mkl = allow_mkl && at::hasMKL() && e.unary.attr == "none";
   if (mkl) e = Epilogue{};
+  *mkl_made = mkl;
+  const std::vector<int64_t>& shape = x->tensor_meta()->shape;
   int64_t rows = 1;
-  for (size_t i = 0; i + 1 < x->tensor_meta()->shape.size(); ++i) rows *= x->tensor_meta()->shape[i];
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
   replace_chain(g, n, e, reordered, [&] {
     Node* wn = passes::add_constant(gm, "_onednn_" + n->name() + "_weight", w->contiguous());
     Argument bn;
@@ -276,24 +279,22 @@ bool onednn_epilogues(GraphModule& gm, PassLog* log, const OnednnEpilogueOptions
     note(log, "kept everything: no node has tensor_meta (run shape_prop first)");
     return false;
   }
-  int convs = 0, linears = 0;
+  int convs = 0, linears = 0, mkl = 0;
   bool reordered = false;
   for (Node* n : gm.graph().nodes()) {
     if (rewrite_conv(gm, n, &reordered))
       ++convs;
-    else if (rewrite_linear(gm, n, &reordered, options.mkl_linear))
+    else if (bool by_mkl = false; rewrite_linear(gm, n, &reordered, options.mkl_linear, &by_mkl)) {
       ++linears;
+      mkl += by_mkl;
+    }
   }
   if (reordered) legalize(gm.graph());
   if (convs) note(log, "rewrote " + std::to_string(convs) + " convolutions as oneDNN primitives");
-  if (linears) {
-    int mkl = 0;
-    for (const Node* n : gm.graph().nodes())
-      mkl += n->op() == Op::CallFunction && n->target() == "mkl::_mkl_linear";
+  if (linears)
     note(log, "rewrote " + std::to_string(linears) + " linear layers: " +
                   std::to_string(linears - mkl) + " as oneDNN primitives (with their epilogue), " +
                   std::to_string(mkl) + " as MKL packed GEMMs (nothing to fold)");
-  }
   if (convs) keep_output_layout(gm.graph());
   if (convs || linears) gm.graph().eliminate_dead_code();
   return convs || linears;

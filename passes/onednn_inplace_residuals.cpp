@@ -1,8 +1,10 @@
 // See passes/onednn_inplace_residuals.h.
 #include "passes/onednn_inplace_residuals.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "ir/graph.h"
 #include "passes/aliasing.h"
@@ -22,9 +24,7 @@ bool same_layout(const TensorMeta* a, const TensorMeta* b) {
 
 bool onednn_inplace_residuals(GraphModule& gm, PassLog* log) {
   Graph& g = gm.graph();
-  std::unordered_map<const Node*, size_t> position;
-  size_t i = 0;
-  for (const Node* n : g.nodes()) position[n] = i++;
+  const std::unordered_map<const Node*, size_t> position = passes::node_positions(g);
   std::unordered_set<const Node*> made;
   for (Node* n : g.nodes()) {
     if (n->op() != Op::CallFunction || n->target() != kBinary || n->args().size() != 13 ||
@@ -47,7 +47,9 @@ bool onednn_inplace_residuals(GraphModule& gm, PassLog* log) {
       keep("'" + late->name() + "' reads its residual '" + r->name() + "' afterwards");
       continue;
     }
-    if (n->args()[0].is_node() && passes::aliases_of(*r).count(n->args()[0].to_node())) {
+    const std::vector<const Node*> aliases = passes::aliases_of(*r);
+    if (n->args()[0].is_node() &&
+        std::find(aliases.begin(), aliases.end(), n->args()[0].to_node()) != aliases.end()) {
       keep("its input '" + n->args()[0].to_node()->name() + "' may alias its residual '" +
            r->name() + "'");
       continue;
